@@ -1,0 +1,196 @@
+"""The catalogue's tables (SQLAlchemy 2 typed ORM). Changes go through an Alembic migration in migrations/.
+
+What belongs to what:
+
+- A **photo** row is a file at a path. It keeps its id when the file is moved or renamed (matched by content
+  hash), so its results move with it.
+- **User labels** belong to the picture, not the file: they are keyed by content hash, so they survive moves,
+  renames, deletion and re-adding, and a duplicate copy shares its original's label.
+- **Embeddings** and **labels** (searchable words) come from one *embedder* (the backbone + CIFAR network
+  pair, identified by their weights' hashes); **bird scores** come from one *model version* (a bird head).
+  Re-scoring the library with a new head adds rows for that version and never touches an image.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class FsPath(TypeDecorator[str]):
+    """A file system path stored losslessly, whatever its encoding.
+
+    Linux file names are bytes; one that is not valid UTF-8 becomes a ``str`` with surrogate escapes in
+    Python, which SQLite's text type cannot hold. Stored as the exact bytes and read back as the same ``str``.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> bytes | None:
+        return None if value is None else os.fsencode(value)
+
+    def process_result_value(self, value: bytes | None, dialect: Any) -> str | None:
+        return None if value is None else os.fsdecode(value)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Folder(Base):
+    __tablename__ = "folders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(FsPath, unique=True)
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_scan_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    photos: Mapped[list[Photo]] = relationship(back_populates="folder")
+
+
+class PhotoState:
+    PENDING = "pending"  # found, not yet (re)indexed
+    INDEXED = "indexed"
+    FAILED = "failed"  # could not be read; ``error`` says why
+    MISSING = "missing"  # gone from disk; kept a while so a move can re-link it by content hash
+
+
+class Photo(Base):
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(FsPath, unique=True)
+    #: The file name as text (undecodable bytes replaced), lower-cased, for searching by name.
+    name: Mapped[str] = mapped_column(String, index=True)
+    #: The folder path as text, lower-cased, for searching by folder name.
+    dir: Mapped[str] = mapped_column(String)
+    size: Mapped[int] = mapped_column(Integer)
+    mtime_ns: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16), default=PhotoState.PENDING, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    format: Mapped[str | None] = mapped_column(String(16))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    camera_make: Mapped[str | None] = mapped_column(String)
+    camera_model: Mapped[str | None] = mapped_column(String)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    orientation: Mapped[int | None] = mapped_column(Integer)
+    #: The embedder whose results this photo has (None until indexed).
+    embedder_id: Mapped[int | None] = mapped_column(ForeignKey("embedders.id"))
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    indexed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    missing_since: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    folder: Mapped[Folder] = relationship(back_populates="photos")
+
+
+class Embedder(Base):
+    """One pair of backbone + CIFAR network weights: what produced a photo's embedding and labels."""
+
+    __tablename__ = "embedders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # hash of the spec
+    spec: Mapped[Any] = mapped_column(JSON)
+    dim: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Embedding(Base):
+    __tablename__ = "embeddings"
+
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    embedder_id: Mapped[int] = mapped_column(ForeignKey("embedders.id"), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float16, little-endian, embedder.dim values
+
+
+class Word(Base):
+    __tablename__ = "words"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    word: Mapped[str] = mapped_column(String, unique=True)
+
+
+class PhotoLabel(Base):
+    """A searchable word the backbone sees in a photo, with its probability."""
+
+    __tablename__ = "photo_labels"
+
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    word_id: Mapped[int] = mapped_column(ForeignKey("words.id"), primary_key=True)
+    p: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_photo_labels_word_p", "word_id", "p"),)
+
+
+class ModelVersion(Base):
+    """A bird head: the shipped one, or one the user trained. Exactly one is active."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)  # "shipped-2026-11-23", "v3" ...
+    file: Mapped[str] = mapped_column(String)  # relative to the library's models/ folder, or "shipped:NAME"
+    sha256: Mapped[str] = mapped_column(String(64))
+    embedder_key: Mapped[str] = mapped_column(String(64))
+    threshold: Mapped[float] = mapped_column(Float)
+    active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: Metrics, recipe and the set of labels it saw (JSON-able dict).
+    info: Mapped[Any] = mapped_column(JSON, default=dict)
+    #: True once every indexed photo has a score from this version.
+    scored: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class BirdScore(Base):
+    __tablename__ = "bird_scores"
+
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_bird_scores_model_score", "model_id", "score"),)
+
+
+class UserLabel(Base):
+    """The user's own answer for a picture (by content), which always wins over the model."""
+
+    __tablename__ = "user_labels"
+
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(16))  # "bird" | "not-bird"
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Setting(Base):
+    """Library-wide settings (one registry; the GUI keeps only window state in QSettings)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)

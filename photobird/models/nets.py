@@ -1,0 +1,276 @@
+"""The networks PhotoBird runs, by architecture name.
+
+A model file names one of these architectures and the arguments that build it; ``ARCHITECTURES`` is the only
+place a name turns into a module, so a file naming anything else is refused before any weight is read.
+
+- ``seed``: the network of Geitgey's "Machine Learning is Fun! Part 3", layer for layer.
+- ``cifar-resnet``: a small modern CIFAR-10 network (batch norm, residual blocks) whose pooled features are
+  one half of a photo's embedding.
+- ``efficientnet-lite0``: the ImageNet-1k backbone; its pooled features are the other half, and its
+  classifier gives the searchable labels.
+- ``bird-head``: the bird model proper, a small head over the stored embeddings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# --------------------------------------------------------------------------------------------------------------
+# The article's network
+
+
+class SeedNet(nn.Module):
+    """Geitgey's bird / not-bird network (tflearn in the article), faithfully.
+
+    32x32x3 -> conv 32 3x3 -> max-pool 2 -> conv 64 3x3 -> conv 64 3x3 -> max-pool 2 -> fc 512 -> dropout 0.5
+    -> 2 outputs. tflearn's ``conv_2d`` defaults to 'same' padding and ReLU, as here.
+    """
+
+    def __init__(self, num_classes: int = 2) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
+        self.fc = nn.Linear(64 * 8 * 8, 512)
+        self.dropout = nn.Dropout(0.5)
+        self.classifier = nn.Linear(512, num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.fc(torch.flatten(self.features(x), 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.embed(x)))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The CIFAR-trained network
+
+
+class ConvBN(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.GELU(),
+        )
+
+
+class Stage(nn.Module):
+    """Widen, halve the resolution, then a residual block: the airbench layout with a skip connection."""
+
+    def __init__(self, c_in: int, c_out: int, res_convs: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.pool = nn.MaxPool2d(2)
+        self.bn = nn.BatchNorm2d(c_out)
+        self.act = nn.GELU()
+        self.res = nn.Sequential(*[ConvBN(c_out, c_out) for _ in range(res_convs)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.bn(self.pool(self.conv(x))))
+        return x + self.res(x) if len(self.res) else x
+
+
+class CifarResNet(nn.Module):
+    """A small, fast CIFAR-10 network in the article's lineage, made modern.
+
+    Three stages (32 -> 16 -> 8 -> 4 pixels), batch norm and GELU, a residual block per stage, global max
+    pooling. ``embed`` returns the pooled features that the library stores; the linear classifier is scaled
+    down (as airbench does) so early training is not dominated by overconfident logits.
+    """
+
+    def __init__(
+        self,
+        widths: tuple[int, int, int] | list[int] = (64, 256, 256),
+        stem: int = 32,
+        res_convs: int = 1,
+        num_classes: int = 10,
+        logit_scale: float = 1 / 9,
+    ) -> None:
+        super().__init__()
+        w1, w2, w3 = widths
+        self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, padding=1, bias=False), nn.BatchNorm2d(stem), nn.GELU())
+        self.stages = nn.Sequential(
+            Stage(stem, w1, res_convs), Stage(w1, w2, res_convs), Stage(w2, w3, res_convs)
+        )
+        self.classifier = nn.Linear(w3, num_classes, bias=False)
+        self.logit_scale = logit_scale
+        self.embed_dim = w3
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.amax(self.stages(self.stem(x)), dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(x)) * self.logit_scale
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The ImageNet backbone
+
+
+class SameConv2d(nn.Conv2d):
+    """A convolution with TensorFlow's 'SAME' padding (extra pixel at the bottom/right on stride 2).
+
+    EfficientNet-Lite's weights were trained in TensorFlow; PyTorch's symmetric padding shifts every strided
+    layer by half a pixel and costs accuracy.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ih, iw = x.shape[-2:]
+        kh, kw = self.weight.shape[-2:]
+        sh, sw = self.stride
+        ph = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
+        pw = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        if ph or pw:
+            x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _bn(c: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block of EfficientNet-Lite (no squeeze-excite, ReLU6).
+
+    Attribute names follow the published EfficientNet-Lite0 PyTorch weights so they load strictly.
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, expand: int) -> None:
+        super().__init__()
+        mid = c_in * expand
+        self.expand = expand != 1
+        if self.expand:
+            self._expand_conv = SameConv2d(c_in, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = SameConv2d(mid, c_out, 1, bias=False)
+        self._bn2 = _bn(c_out)
+        self.skip = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.skip else y
+
+
+#: (repeats, kernel, stride, expand ratio, output channels) per stage of EfficientNet-B0/Lite0.
+_LITE0_STAGES = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 (Tan & Le, 2019; the TF-Lite friendly variant): ImageNet-1k, 4.7 M parameters."""
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
+        self._bn0 = _bn(32)
+        blocks: list[nn.Module] = []
+        c_in = 32
+        for repeats, kernel, stride, expand, c_out in _LITE0_STAGES:
+            for i in range(repeats):
+                blocks.append(MBConv(c_in, c_out, kernel, stride if i == 0 else 1, expand))
+                c_in = c_out
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = SameConv2d(c_in, 1280, 1, bias=False)
+        self._bn1 = _bn(1280)
+        self._dropout = nn.Dropout(0.2)
+        self._fc = nn.Linear(1280, num_classes)
+        self.embed_dim = 1280
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        x = F.relu6(self._bn1(self._conv_head(x)))
+        return x.mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fc(self._dropout(self.embed(x)))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The bird head
+
+
+class BirdHead(nn.Module):
+    """Bird / not bird from a photo's stored embedding.
+
+    The input is standardized with the statistics of the data it was trained on (kept as buffers, so they
+    travel with the weights), then a linear layer or a one-hidden-layer MLP gives one logit.
+    """
+
+    def __init__(self, in_dim: int, hidden: int = 0, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(in_dim))
+        self.register_buffer("std", torch.ones(in_dim))
+        if hidden:
+            self.net: nn.Module = nn.Sequential(
+                nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+            )
+        else:
+            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, 1))
+        self.in_dim = in_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net((z.float() - self.mean) / self.std).squeeze(-1)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The registry
+
+
+@dataclass(frozen=True)
+class Architecture:
+    build: Callable[..., nn.Module]
+    #: How many outputs the built module has, so a file's class list can be checked against it.
+    outputs: Callable[[nn.Module], int]
+
+
+def _linear_out(attr: str) -> Callable[[nn.Module], int]:
+    def outputs(m: nn.Module) -> int:
+        layer = m
+        for part in attr.split("."):
+            layer = getattr(layer, part)
+        assert isinstance(layer, nn.Linear)
+        return layer.out_features
+
+    return outputs
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "seed": Architecture(lambda num_classes=2: SeedNet(num_classes), _linear_out("classifier")),
+    "cifar-resnet": Architecture(CifarResNet, _linear_out("classifier")),
+    "efficientnet-lite0": Architecture(EfficientNetLite0, _linear_out("_fc")),
+    "bird-head": Architecture(BirdHead, lambda m: 1),
+}
+
+
+def build(arch: str, args: dict[str, Any] | None = None) -> nn.Module:
+    if arch not in ARCHITECTURES:
+        raise KeyError(arch)
+    return ARCHITECTURES[arch].build(**(args or {}))

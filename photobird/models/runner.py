@@ -1,0 +1,221 @@
+"""The one small interface between the library and the networks.
+
+``Models.prepare(image)`` turns a decoded photo into the networks' inputs (pure CPU work, safe to run in decode
+workers); ``Models.analyze(batch)`` runs a batch through the ImageNet backbone and the CIFAR network on the
+chosen device and returns, per photo, the bird probability, the searchable labels and the embedding the
+library stores; ``Models.score(embeddings)`` re-scores stored embeddings with the bird head alone, which is
+how a retrained head re-scores a whole library without decoding a single JPEG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from photobird import config
+from photobird.media.decode import fit_square
+from photobird.models import files
+from photobird.models.words import Vocabulary, load_vocabulary
+
+BACKBONE_FILE = "backbone-efficientnet-lite0.json"
+CIFAR_FILE = "cifar-resnet.pt"
+HEAD_FILE = "bird-head.pt"
+SEED_FILE = "seed.pt"
+
+
+def choose_device(requested: str | None = None) -> torch.device:
+    """``requested``, else ``PHOTOBIRD_DEVICE``, else CUDA when a GPU is there, else the CPU."""
+    name = requested or os.environ.get("PHOTOBIRD_DEVICE") or ""
+    if not name or name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("PHOTOBIRD_DEVICE asks for CUDA but no CUDA device is available")
+    return device
+
+
+def shipped_manifest() -> dict[str, str]:
+    """sha256 of each shipped model file, as committed beside them; a file that differs is refused."""
+    path = config.models_dir() / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def record_shipped(path: Path) -> str:
+    """Add a model file to the shipped manifest (training scripts call this when they export)."""
+    path = Path(path)
+    manifest = shipped_manifest()
+    manifest[path.name] = files.sha256_of(path)
+    out = config.models_dir() / "manifest.json"
+    out.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
+    return manifest[path.name]
+
+
+def load_shipped(name: str, expect_arch: str | None = None) -> files.LoadedModel:
+    path = config.models_dir() / name
+    expected = shipped_manifest().get(name) if path.suffix != ".json" else None
+    if path.suffix != ".json" and expected is None:
+        raise files.ModelFileError(f"{path}: not listed in {config.models_dir() / 'manifest.json'}")
+    return files.load(path, expect_sha256=expected, expect_arch=expect_arch)
+
+
+@dataclass
+class Prepared:
+    """A photo ready for the networks: the backbone's square view and the CIFAR network's 32x32 view."""
+
+    backbone: np.ndarray  # (S, S, 3) uint8
+    small: np.ndarray  # (32, 32, 3) uint8
+
+
+@dataclass
+class Analysis:
+    bird: float  # the bird model's probability
+    labels: dict[str, float]  # searchable words -> probability, most probable first
+    embedding: np.ndarray  # float16, stored by the library for re-scoring
+    backbone_bird: float  # the ImageNet backbone's own bird classes, summed
+    small_classes: dict[str, float] = field(default_factory=dict)  # the CIFAR network's ten classes
+
+
+def embedding_spec(backbone: files.LoadedModel, small: files.LoadedModel) -> list[dict[str, Any]]:
+    """What an embedding is made of; a head trained on other embeddings is refused."""
+    return [
+        {"model": backbone.meta.arch, "sha256": backbone.sha256, "dim": int(backbone.module.embed_dim)},
+        {"model": small.meta.arch, "sha256": small.sha256, "dim": int(small.module.embed_dim)},
+    ]
+
+
+class Models:
+    """The shipped networks, loaded once, on one device."""
+
+    def __init__(
+        self,
+        device: str | torch.device | None = None,
+        head: files.LoadedModel | Path | None = None,
+        threads: int | None = None,
+        with_head: bool = True,
+    ) -> None:
+        self.device = choose_device(str(device) if device is not None else None)
+        if threads:
+            torch.set_num_threads(threads)
+        self.backbone = load_shipped(BACKBONE_FILE, expect_arch="efficientnet-lite0")
+        self.small = load_shipped(CIFAR_FILE, expect_arch="cifar-resnet")
+        self.vocabulary: Vocabulary = load_vocabulary()
+        if len(self.vocabulary.class_names) != len(self.backbone.meta.classes):
+            raise files.ModelFileError("words file and backbone disagree on the number of classes")
+        self.spec = embedding_spec(self.backbone, self.small)
+        self.embedding_dim = sum(p["dim"] for p in self.spec)
+        self.backbone.module.to(self.device)
+        self.small.module.to(self.device)
+        self._lock = threading.Lock()
+        self._set_norm()
+        self.head: files.LoadedModel | None = None
+        if with_head:
+            self.set_head(head if head is not None else load_shipped(HEAD_FILE, expect_arch="bird-head"))
+
+    def _set_norm(self) -> None:
+        def stats(meta: files.ModelMeta) -> tuple[torch.Tensor, torch.Tensor]:
+            m = torch.tensor(meta.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+            s = torch.tensor(meta.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+            return m, s
+
+        self._bb_norm = stats(self.backbone.meta)
+        self._small_norm = stats(self.small.meta)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # head
+
+    def set_head(self, head: files.LoadedModel | Path) -> None:
+        if not isinstance(head, files.LoadedModel):
+            head = files.load(head, expect_arch="bird-head")
+        self.check_head(head)
+        head.module.to(self.device)
+        self.head = head
+
+    def check_head(self, head: files.LoadedModel) -> None:
+        spec = head.meta.extra.get("embedding")
+        if spec != self.spec:
+            raise files.ModelFileError(
+                f"{head.path}: bird head was trained on embeddings {spec!r}, but this PhotoBird computes "
+                f"{self.spec!r}; refusing it"
+            )
+
+    @property
+    def threshold(self) -> float:
+        if self.head is None:
+            raise RuntimeError("no bird head loaded")
+        t = self.head.meta.threshold
+        return 0.5 if t is None else float(t)
+
+    @torch.inference_mode()
+    def score(self, embeddings: np.ndarray, head: files.LoadedModel | None = None) -> np.ndarray:
+        """Bird probabilities for stored embeddings (N, D): no image is decoded."""
+        head = head or self.head
+        if head is None:
+            raise RuntimeError("no bird head loaded")
+        out = np.empty(len(embeddings), dtype=np.float32)
+        for i in range(0, len(embeddings), 65536):
+            z = torch.from_numpy(np.asarray(embeddings[i : i + 65536], dtype=np.float32)).to(self.device)
+            out[i : i + len(z)] = torch.sigmoid(head.module(z)).float().cpu().numpy()
+        return out
+
+    # ----------------------------------------------------------------------------------------------------------
+    # photos
+
+    @property
+    def input_size(self) -> int:
+        return int(self.backbone.meta.input_size)
+
+    def prepare(self, image: Image.Image) -> Prepared:
+        """The networks' two views of an RGB photo. Pure CPU work; safe to call from worker threads."""
+        bb = fit_square(image, self.input_size)
+        small = fit_square(image, 32) if image.size != (32, 32) else image
+        return Prepared(np.asarray(bb, dtype=np.uint8), np.asarray(small, dtype=np.uint8))
+
+    def _tensor(self, arrays: list[np.ndarray], norm: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x = torch.from_numpy(np.stack(arrays)).to(self.device, non_blocking=True)
+        x = x.permute(0, 3, 1, 2).float().div_(255)
+        return ((x - norm[0]) / norm[1]).contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def embed(self, batch: list[Prepared]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(embeddings float32 (N, D), ImageNet class probabilities (N, 1000), CIFAR probabilities (N, 10))."""
+        with self._lock:  # one batch at a time on the device
+            xb = self._tensor([p.backbone for p in batch], self._bb_norm)
+            bb = self.backbone.module
+            feats = bb.embed(xb)
+            class_probs = torch.softmax(bb._fc(feats), dim=1)
+            xs = self._tensor([p.small for p in batch], self._small_norm)
+            sm = self.small.module
+            f1, f2 = sm.embed(xs), sm.embed(xs.flip(3))  # the mirror image too: test-time augmentation
+            small_feats = (f1 + f2) / 2
+            small_probs = (torch.softmax(sm.classifier(f1) * sm.logit_scale, 1)
+                           + torch.softmax(sm.classifier(f2) * sm.logit_scale, 1)) / 2
+            emb = torch.cat([feats, small_feats], dim=1)
+            return emb.float().cpu().numpy(), class_probs.float().cpu().numpy(), small_probs.float().cpu().numpy()
+
+    def analyze(self, batch: list[Prepared]) -> list[Analysis]:
+        if not batch:
+            return []
+        emb, class_probs, small_probs = self.embed(batch)
+        emb16 = emb.astype(np.float16)
+        bird = self.score(emb16)
+        labels = self.vocabulary.top_labels(class_probs)
+        bb_bird = self.vocabulary.bird_probability(class_probs)
+        names = self.small.meta.classes
+        return [
+            Analysis(
+                bird=float(bird[i]),
+                labels=labels[i],
+                embedding=emb16[i],
+                backbone_bird=float(bb_bird[i]),
+                small_classes={names[j]: round(float(small_probs[i, j]), 4) for j in np.argsort(-small_probs[i])[:3]},
+            )
+            for i in range(len(batch))
+        ]

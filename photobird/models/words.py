@@ -1,0 +1,101 @@
+"""From ImageNet class probabilities to the words people search with.
+
+``resources/imagenet_words.json`` (generated once by training/make_words.py from WordNet) lists, for each of the
+1,000 classes, its own names and those of its WordNet ancestors. A word's probability for a photo is the sum of
+the probabilities of the classes that carry it, so "dog" gathers every breed and "bird" every bird class, and a
+photo the network splits between "robin" and "bulbul" is still confidently a "bird".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from photobird import config
+
+#: Words too close to a synonym of another word on the same classes to be worth storing twice, picked so the
+#: stored labels stay readable ("animal", not also "beast", "brute", "creature", "fauna").
+_REDUNDANT = {
+    "animate being", "beast", "brute", "creature", "fauna", "mammalian", "placental", "placental mammal",
+    "eutherian", "eutherian mammal", "canid", "domestic dog", "canis familiaris", "teleost", "teleostan",
+    "malacopterygian", "soft-finned fish", "article of clothing", "vesture", "wear", "wearable", "habiliment",
+    "nutriment", "nourishment", "nutrition", "sustenance", "aliment", "alimentation", "victuals",
+    "green goods", "green groceries", "garden truck", "motorcar", "machine", "automotive vehicle",
+    "heavier-than-air craft", "lepidopterous insect", "lepidopteron", "lepidopteran", "hymenopterous insect",
+    "hymenopteran", "hymenopteron", "hymenopter", "reptilian", "diapsid", "diapsid reptile", "spermatophyte",
+    "phanerogam", "tracheophyte", "flora", "plant life", "domesticated animal", "solid food",
+}
+
+
+def normalize_word(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("_", " ").strip().lower())
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The words and a (classes x words) 0/1 matrix that turns class probabilities into word probabilities."""
+
+    class_names: tuple[str, ...]
+    words: tuple[str, ...]
+    matrix: np.ndarray  # (1000, V) float32
+    bird_classes: tuple[int, ...]
+    word_index: dict[str, int]
+
+    def word_probabilities(self, class_probs: np.ndarray) -> np.ndarray:
+        """(N, 1000) class probabilities -> (N, V) word probabilities (clipped to 1 against rounding)."""
+        return np.minimum(np.asarray(class_probs, dtype=np.float32) @ self.matrix, 1.0)
+
+    def top_labels(self, class_probs: np.ndarray, min_p: float = 0.05, limit: int = 24) -> list[dict[str, float]]:
+        """Per image, the words with probability >= ``min_p``, most probable first (ties: more specific first)."""
+        wp = self.word_probabilities(np.atleast_2d(class_probs))
+        out = []
+        for row in wp:
+            idx = np.flatnonzero(row >= min_p)
+            # more specific words are carried by fewer classes: break ties by class count
+            idx = sorted(idx, key=lambda j: (-round(float(row[j]), 4), self._class_count[j]))[:limit]
+            out.append({self.words[j]: round(float(row[j]), 4) for j in idx})
+        return out
+
+    def bird_probability(self, class_probs: np.ndarray) -> np.ndarray:
+        """The backbone's own answer: the summed probability of ImageNet's 59 bird classes."""
+        return np.asarray(class_probs)[:, list(self.bird_classes)].sum(axis=1)
+
+    @property
+    def _class_count(self) -> np.ndarray:
+        return self.matrix.sum(axis=0)
+
+
+@lru_cache(maxsize=4)
+def load_vocabulary(path: Path | None = None) -> Vocabulary:
+    path = Path(path) if path else config.resources_dir() / "imagenet_words.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    classes = data["classes"]
+    words: list[str] = []
+    index: dict[str, int] = {}
+    rows: list[list[int]] = []
+    for c in classes:
+        row = []
+        for w in c["words"]:
+            w = normalize_word(w)
+            if w in _REDUNDANT and w != normalize_word(c["name"]):
+                continue
+            if w not in index:
+                index[w] = len(words)
+                words.append(w)
+            row.append(index[w])
+        rows.append(sorted(set(row)))
+    matrix = np.zeros((len(classes), len(words)), dtype=np.float32)
+    for i, row in enumerate(rows):
+        matrix[i, row] = 1.0
+    return Vocabulary(
+        class_names=tuple(normalize_word(c["name"]) for c in classes),
+        words=tuple(words),
+        matrix=matrix,
+        bird_classes=tuple(data["bird_classes"]),
+        word_index=index,
+    )
