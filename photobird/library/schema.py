@@ -163,11 +163,11 @@ class ModelVersion(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     #: Metrics, recipe and the set of labels it saw (JSON-able dict).
     info: Mapped[Any] = mapped_column(JSON, default=dict)
-    #: True once every indexed photo has a score from this version.
-    scored: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class BirdScore(Base):
+    """The active model version's bird probability for a photo (re-written when another version becomes active)."""
+
     __tablename__ = "bird_scores"
 
     photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 11:14:08.200277
+Create Date: 2026-11-23 11:25:36.720271
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('info', sa.JSON(), nullable=False),
-    sa.Column('scored', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )

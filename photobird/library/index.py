@@ -1,0 +1,412 @@
+"""The indexing pipeline: every new or changed photo through the models once, results into the catalogue.
+
+Shape of the work (``Indexer.run`` is a generator of ``Progress`` records; the CLI iterates it and draws a bar,
+the app runs it on a worker thread; not pulling pauses it, ``close()`` cancels it):
+
+1. ``scan.scan`` reconciles the catalogue with the disk (new/changed -> pending, gone -> missing).
+2. A pool of decode threads reads each pending file once: content hash, reduced-size decode with EXIF
+   orientation, thumbnail and the networks' inputs from that single decode. A file whose content is already
+   known (moved, renamed, duplicated) is re-linked or copied instead of decoded.
+3. Meanwhile this thread batches decoded photos through the networks (decoding and inference overlap).
+4. Results are written in batched transactions. A photo's row becomes *indexed* in the same transaction as its
+   results, so a crash at any point loses nothing committed and the next run resumes without duplicates.
+5. Missing photos nobody re-linked are purged.
+
+A file that cannot be read is recorded with its reason (``photobird errors``) and the worker goes on.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import time
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from photobird.library import scan as scan_mod
+from photobird.library import versions
+from photobird.library.schema import (
+    BirdScore,
+    Embedding,
+    Photo,
+    PhotoLabel,
+    PhotoState,
+    Word,
+    utcnow,
+)
+from photobird.library.store import Library
+from photobird.media.decode import DecodeError, Decoded, decode
+from photobird.media.thumbs import make_thumbnail, write_atomic
+from photobird.models.runner import Analysis, Models, Prepared
+
+#: Files larger than this are refused without reading them (no photo is this big; a disk image might be).
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str  # "scanning", "indexing", "finishing", "done"
+    done: int
+    total: int
+    current: str | None = None
+    rate: float = 0.0  # photos per second
+    failed: int = 0
+    summary: IndexSummary | None = None
+
+
+@dataclass
+class IndexSummary:
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    relinked: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"indexed": self.indexed, "unchanged": self.unchanged, "removed": self.removed,
+                "failed": self.failed, "relinked": self.relinked, "seconds": round(self.seconds, 2)}
+
+
+@dataclass
+class Job:
+    photo_id: int
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Outcome:
+    job: Job
+    kind: str  # "decoded" | "known" | "failed" | "gone"
+    content_hash: str | None = None
+    error: str | None = None
+    decoded: Decoded | None = None
+    prepared: Prepared | None = None
+    size: int = 0
+    mtime_ns: int = 0
+
+
+def read_one(job: Job, library: Library, prepare: Callable[[Any], Prepared], known: set[str]) -> Outcome:
+    """Everything for one file that needs no database and no network: runs in a decode thread."""
+    try:
+        st = os.stat(job.path)
+        if st.st_size > MAX_FILE_BYTES:
+            return Outcome(job, "failed", error=f"file too large ({st.st_size / 2**20:.0f} MB)")
+        with open(job.path, "rb") as f:
+            data = f.read()
+        after = os.stat(job.path)
+    except FileNotFoundError:
+        return Outcome(job, "gone")
+    except IsADirectoryError:
+        return Outcome(job, "gone")
+    except OSError as e:
+        return Outcome(job, "failed", error=f"cannot be read: {e.strerror or e}")
+    if after.st_size != len(data) or after.st_mtime_ns != st.st_mtime_ns:
+        return Outcome(job, "failed", error="file was still being written; it will be indexed once complete",
+                       size=after.st_size, mtime_ns=after.st_mtime_ns)
+    digest = hashlib.sha256(data).hexdigest()
+    common = {"content_hash": digest, "size": len(data), "mtime_ns": st.st_mtime_ns}
+    if not data:
+        return Outcome(job, "failed", error="empty file (0 bytes)", **common)
+    if digest in known:
+        return Outcome(job, "known", **common)
+    try:
+        decoded = decode(data, min_side=256)
+        thumb = library.thumb_path(digest)
+        if not thumb.exists():
+            write_atomic(thumb, make_thumbnail(decoded.image))
+        prepared = prepare(decoded.image)
+    except DecodeError as e:
+        return Outcome(job, "failed", error=str(e), **common)
+    except Exception as e:  # never let one file stop the worker
+        return Outcome(job, "failed", error=f"could not process ({type(e).__name__}: {e})", **common)
+    decoded.image = None  # type: ignore[assignment]  # the pixels are no longer needed: free them early
+    return Outcome(job, "decoded", decoded=decoded, prepared=prepared, **common)
+
+
+@dataclass
+class _Writer:
+    """Accumulates finished photos and writes them in one transaction per batch."""
+
+    library: Library
+    embedder_id: int
+    model_id: int
+    word_ids: dict[str, int] = field(default_factory=dict)
+    rows: list[tuple[Outcome, Analysis | None]] = field(default_factory=list)
+    #: Jobs whose content looked known but had nothing to re-use after all: they must be decoded.
+    retry: list[Job] = field(default_factory=list)
+
+    def load_words(self) -> None:
+        with self.library.session() as s:
+            self.word_ids = {w: i for i, w in s.execute(select(Word.id, Word.word))}
+
+    def _word_ids(self, s: Any, words: Iterable[str]) -> None:
+        new = [w for w in set(words) if w not in self.word_ids]
+        if new:
+            s.execute(sqlite_insert(Word).on_conflict_do_nothing(), [{"word": w} for w in new])
+            for i, w in s.execute(select(Word.id, Word.word).where(Word.word.in_(new))):
+                self.word_ids[w] = i
+
+    def add(self, outcome: Outcome, analysis: Analysis | None = None) -> None:
+        self.rows.append((outcome, analysis))
+
+    def flush(self, summary: IndexSummary) -> None:
+        if not self.rows:
+            return
+        rows, self.rows = self.rows, []
+        now = utcnow()
+        with self.library.session() as s:
+            folders = [(f_id, path) for f_id, path in s.execute(select(scan_mod.Folder.id, scan_mod.Folder.path))]
+            self._word_ids(s, (w for _, a in rows if a for w in a.labels))
+            for outcome, analysis in rows:
+                job = outcome.job
+                if outcome.kind == "gone":
+                    s.execute(update(Photo).where(Photo.id == job.photo_id).values(
+                        state=PhotoState.MISSING, missing_since=now))
+                elif outcome.kind == "failed":
+                    s.execute(update(Photo).where(Photo.id == job.photo_id).values(
+                        state=PhotoState.FAILED, error=outcome.error, content_hash=outcome.content_hash,
+                        size=outcome.size or job.size, mtime_ns=outcome.mtime_ns or job.mtime_ns,
+                        indexed_at=now))
+                    summary.failed += 1
+                elif outcome.kind == "known":
+                    if self._reuse(s, outcome, folders, now):
+                        summary.relinked += 1
+                    else:
+                        self.retry.append(job)
+                else:
+                    assert analysis is not None and outcome.decoded is not None
+                    d = outcome.decoded
+                    info = d.exif
+                    s.execute(update(Photo).where(Photo.id == job.photo_id).values(
+                        state=PhotoState.INDEXED, error=None, content_hash=outcome.content_hash,
+                        size=outcome.size, mtime_ns=outcome.mtime_ns, format=d.format, width=d.width,
+                        height=d.height, taken_at=info.taken, camera_make=info.make, camera_model=info.model,
+                        latitude=info.latitude, longitude=info.longitude, orientation=info.orientation,
+                        embedder_id=self.embedder_id, indexed_at=now, missing_since=None))
+                    self._write_results(s, job.photo_id, analysis)
+                    summary.indexed += 1
+
+    def _write_results(self, s: Any, photo_id: int, a: Analysis) -> None:
+        s.execute(delete(Embedding).where(Embedding.photo_id == photo_id))
+        s.execute(delete(PhotoLabel).where(PhotoLabel.photo_id == photo_id))
+        s.execute(delete(BirdScore).where(BirdScore.photo_id == photo_id))
+        s.execute(insert(Embedding), [{"photo_id": photo_id, "embedder_id": self.embedder_id,
+                                       "vector": np.asarray(a.embedding, dtype="<f2").tobytes()}])
+        if a.labels:
+            s.execute(insert(PhotoLabel), [{"photo_id": photo_id, "word_id": self.word_ids[w], "p": p}
+                                           for w, p in a.labels.items()])
+        s.execute(insert(BirdScore), [{"photo_id": photo_id, "model_id": self.model_id, "score": a.bird}])
+
+    def _reuse(self, s: Any, outcome: Outcome, folders: list[tuple[int, str]], now: Any) -> bool:
+        """Same content as a photo the catalogue already analysed: re-link a moved one, or copy results."""
+        job = outcome.job
+        h = outcome.content_hash
+        moved = s.scalar(select(Photo).where(Photo.content_hash == h, Photo.state == PhotoState.MISSING,
+                                             Photo.embedder_id == self.embedder_id).limit(1))
+        if moved is not None:
+            # the file moved (or was renamed): keep the old row, with its id and results, at the new path
+            s.execute(delete(Photo).where(Photo.id == job.photo_id))
+            s.flush()
+            name, d = scan_mod._text(job.path)
+            fid = scan_mod.folder_for(folders, job.path) or moved.folder_id
+            s.execute(update(Photo).where(Photo.id == moved.id).values(
+                path=job.path, name=name, dir=d, folder_id=fid, size=outcome.size, mtime_ns=outcome.mtime_ns,
+                state=PhotoState.INDEXED, missing_since=None, error=None))
+            return True
+        twin = s.scalar(select(Photo).where(Photo.content_hash == h, Photo.state == PhotoState.INDEXED,
+                                            Photo.embedder_id == self.embedder_id, Photo.id != job.photo_id)
+                        .limit(1))
+        if twin is None:
+            return False
+        # a duplicate copy: same picture, same results; no need to decode it again
+        s.execute(update(Photo).where(Photo.id == job.photo_id).values(
+            state=PhotoState.INDEXED, error=None, content_hash=h, size=outcome.size, mtime_ns=outcome.mtime_ns,
+            format=twin.format, width=twin.width, height=twin.height, taken_at=twin.taken_at,
+            camera_make=twin.camera_make, camera_model=twin.camera_model, latitude=twin.latitude,
+            longitude=twin.longitude, orientation=twin.orientation, embedder_id=self.embedder_id,
+            indexed_at=now, missing_since=None))
+        for table in (Embedding, PhotoLabel, BirdScore):
+            s.execute(delete(table).where(table.photo_id == job.photo_id))
+        vec = s.scalar(select(Embedding.vector).where(Embedding.photo_id == twin.id))
+        if vec is not None:
+            s.execute(insert(Embedding), [{"photo_id": job.photo_id, "embedder_id": self.embedder_id,
+                                           "vector": vec}])
+        labels = s.execute(select(PhotoLabel.word_id, PhotoLabel.p).where(PhotoLabel.photo_id == twin.id)).all()
+        if labels:
+            s.execute(insert(PhotoLabel), [{"photo_id": job.photo_id, "word_id": w, "p": p} for w, p in labels])
+        scores = s.execute(select(BirdScore.model_id, BirdScore.score).where(BirdScore.photo_id == twin.id)).all()
+        if scores:
+            s.execute(insert(BirdScore), [{"photo_id": job.photo_id, "model_id": m, "score": sc}
+                                          for m, sc in scores])
+        return True
+
+
+class Indexer:
+    """Runs the pipeline over a library. ``models`` may be a factory, so the app can start before they load."""
+
+    def __init__(
+        self,
+        library: Library,
+        models: Models | Callable[[], Models],
+        workers: int | None = None,
+        batch_size: int = 16,
+        commit_every: int = 64,
+        decode_timeout: float = 60.0,
+    ) -> None:
+        self.library = library
+        self._models = models
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.batch_size = batch_size
+        self.commit_every = commit_every
+        self.decode_timeout = decode_timeout
+
+    @property
+    def models(self) -> Models:
+        if not isinstance(self._models, Models):
+            self._models = self._models()
+        return self._models
+
+    def run(self, scan_first: bool = True, folder_paths: list[str] | None = None,
+            purge: bool = True) -> Generator[Progress, None, IndexSummary]:
+        t0 = time.perf_counter()
+        summary = IndexSummary()
+        yield Progress("scanning", 0, 0)
+        models = self.models
+        embedder_id = versions.ensure_embedder(self.library, models)
+        version, head = versions.active_head(self.library, models)
+        models.set_head(head)
+        if scan_first:
+            result = scan_mod.scan(self.library, folder_paths)
+            summary.failed += result.failed
+        with self.library.session() as s:
+            # photos indexed by other networks (an update shipped new ones) are indexed again
+            s.execute(update(Photo).where(Photo.state == PhotoState.INDEXED,
+                                          Photo.embedder_id != embedder_id).values(state=PhotoState.PENDING))
+            jobs = [Job(pid, path, size, mtime) for pid, path, size, mtime in s.execute(
+                select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns)
+                .where(Photo.state == PhotoState.PENDING).order_by(Photo.id))]
+            known = set(s.scalars(select(Photo.content_hash).where(
+                Photo.state.in_([PhotoState.INDEXED, PhotoState.MISSING]), Photo.embedder_id == embedder_id,
+                Photo.content_hash.is_not(None))))
+            indexed_before = s.query(Photo).filter(Photo.state == PhotoState.INDEXED).count()
+        summary.unchanged = indexed_before
+        writer = _Writer(self.library, embedder_id, version.id)
+        writer.load_words()
+        total = len(jobs)
+        yield Progress("indexing", 0, total)
+        yield from self._pipeline(jobs, models, known, writer, summary, t0)
+        if purge:
+            yield Progress("finishing", total, total)
+            summary.removed = purge_missing(self.library)
+        summary.seconds = time.perf_counter() - t0
+        yield Progress("done", total, total, rate=total / max(summary.seconds, 1e-9), failed=summary.failed,
+                       summary=summary)
+        return summary
+
+    def _pipeline(self, jobs: list[Job], models: Models, known: set[str], writer: _Writer,
+                  summary: IndexSummary, t0: float) -> Generator[Progress, None, None]:
+        total = len(jobs)
+        done = 0
+        batch: list[Outcome] = []
+        in_flight: dict[Future[Outcome], tuple[Job, float]] = {}
+        window = self.workers * 2 + self.batch_size * 2
+        queue = collections.deque(jobs)
+        exhausted = False
+        last_yield = 0.0
+        t_start = time.perf_counter()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="photobird-decode")
+        current: str | None = None
+        retry_ids: set[int] = set()
+
+        def run_batch() -> None:
+            nonlocal batch
+            if batch:
+                analyses = models.analyze([o.prepared for o in batch if o.prepared is not None])
+                for o, a in zip(batch, analyses, strict=True):
+                    o.prepared = None
+                    writer.add(o, a)
+                batch = []
+
+        try:
+            while True:
+                if writer.retry:  # looked known, but nothing to re-use: decode after all
+                    retry_ids |= {j.photo_id for j in writer.retry}
+                    queue.extend(writer.retry)
+                    done -= len(writer.retry)
+                    writer.retry = []
+                    exhausted = False
+                while not exhausted and len(in_flight) < window:
+                    if not queue:
+                        exhausted = True
+                        break
+                    job = queue.popleft()
+                    hint = set() if job.photo_id in retry_ids else known
+                    fut = pool.submit(read_one, job, self.library, models.prepare, hint)
+                    in_flight[fut] = (job, time.perf_counter())
+                if not in_flight:
+                    break
+                finished, _ = wait(list(in_flight), timeout=0.5 if not batch else 0, return_when=FIRST_COMPLETED)
+                now = time.perf_counter()
+                for fut in finished:
+                    job, _ = in_flight.pop(fut)
+                    outcome = fut.result()
+                    current = job.path
+                    done += 1
+                    if outcome.kind == "decoded":
+                        batch.append(outcome)
+                    else:
+                        writer.add(outcome)
+                for fut, (job, started) in list(in_flight.items()):
+                    if now - started > self.decode_timeout:  # a pathological file: give up on it
+                        in_flight.pop(fut)
+                        fut.cancel()
+                        done += 1
+                        writer.add(Outcome(job, "failed",
+                                           error=f"took longer than {self.decode_timeout:.0f} s to decode"))
+                if len(batch) >= self.batch_size or (batch and (not finished or not in_flight)):
+                    run_batch()
+                if len(writer.rows) >= self.commit_every or (not in_flight and exhausted):
+                    run_batch()
+                    writer.flush(summary)
+                if now - last_yield > 0.2 or (not in_flight and exhausted):
+                    last_yield = now
+                    rate = done / max(now - t_start, 1e-9)
+                    yield Progress("indexing", done, total, current, rate, summary.failed)
+        finally:
+            # cancelled or finished: whatever is complete is written; nothing half-done is
+            try:
+                run_batch()
+                writer.flush(summary)
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+
+def purge_missing(library: Library, older_than_seconds: float = 0.0) -> int:
+    """Delete missing photos that nothing re-linked (their user labels stay: they belong to the content)."""
+    with library.session() as s:
+        q = delete(Photo).where(Photo.state == PhotoState.MISSING)
+        if older_than_seconds > 0:
+            import datetime as dt
+
+            q = q.where(Photo.missing_since < utcnow() - dt.timedelta(seconds=older_than_seconds))
+        return s.execute(q).rowcount or 0
+
+
+def index(library: Library, models: Models | Callable[[], Models], **kw: Any) -> IndexSummary:
+    """Run the whole pipeline to the end (the headless convenience the tests and benchmarks use)."""
+    gen = Indexer(library, models, **kw).run()
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value

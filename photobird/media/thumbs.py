@@ -1,0 +1,34 @@
+"""Thumbnails: made from the pixels the indexer already decoded, cached by content hash.
+
+Keyed by content, a thumbnail survives moves and renames and is shared by duplicate copies; written to a
+temporary name and renamed, a crash never leaves half a JPEG behind.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from PIL import Image
+
+THUMB_SIZE = 256
+
+
+def make_thumbnail(image: Image.Image, size: int = THUMB_SIZE, quality: int = 82) -> bytes:
+    """JPEG bytes of ``image`` fitted inside ``size`` x ``size`` (aspect kept)."""
+    im = image.copy()
+    im.thumbnail((size, size), Image.BILINEAR, reducing_gap=2.0)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality, optimize=False)
+    return buf.getvalue()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
