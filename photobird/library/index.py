@@ -261,6 +261,7 @@ class Indexer:
         workers: int | None = None,
         batch_size: int = 16,
         commit_every: int = 64,
+        commit_seconds: float = 1.0,
         decode_timeout: float = 60.0,
     ) -> None:
         self.library = library
@@ -268,6 +269,7 @@ class Indexer:
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.batch_size = batch_size
         self.commit_every = commit_every
+        self.commit_seconds = commit_seconds
         self.decode_timeout = decode_timeout
 
     @property
@@ -323,7 +325,7 @@ class Indexer:
         queue = collections.deque(jobs)
         exhausted = False
         last_yield = 0.0
-        t_start = time.perf_counter()
+        t_start = last_commit = time.perf_counter()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="photobird-decode")
         current: str | None = None
         retry_ids: set[int] = set()
@@ -375,9 +377,11 @@ class Indexer:
                                            error=f"took longer than {self.decode_timeout:.0f} s to decode"))
                 if len(batch) >= self.batch_size or (batch and (not finished or not in_flight)):
                     run_batch()
-                if len(writer.rows) >= self.commit_every or (not in_flight and exhausted):
+                due = writer.rows and now - last_commit > self.commit_seconds
+                if len(writer.rows) >= self.commit_every or due or (not in_flight and exhausted):
                     run_batch()
                     writer.flush(summary)
+                    last_commit = time.perf_counter()
                 if now - last_yield > 0.2 or (not in_flight and exhausted):
                     last_yield = now
                     rate = done / max(now - t_start, 1e-9)

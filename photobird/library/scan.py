@@ -305,3 +305,23 @@ def scan(library: Library, folder_paths: Iterable[str] | None = None) -> ScanRes
 def pending_ids(library: Library) -> list[int]:
     with library.session() as s:
         return list(s.scalars(select(Photo.id).where(Photo.state == PhotoState.PENDING).order_by(Photo.id)))
+
+
+def scan_subtree(library: Library, directory: str) -> ScanResult:
+    """Reconcile one folder below a watched folder (one that was just created or moved in)."""
+    directory = os.path.abspath(os.fsdecode(directory))
+    prefix = directory.rstrip(os.sep) + os.sep
+    result = ScanResult()
+    with library.session() as s:
+        folders = [(f.id, f.path) for f in s.scalars(select(Folder))]
+        if folder_for(folders, prefix) is None:
+            return result
+        upper = prefix[:-1] + chr(ord(os.sep) + 1)
+        known = {
+            r.path: (r.id, r.size, r.mtime_ns, r.state)
+            for r in s.execute(select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.state)
+                               .where(Photo.path >= prefix, Photo.path < upper))
+        }
+        apply_disk_files(s, folders, walk(directory, exclude=[library.root]), known, result)
+        result.missing += mark_missing(s, [pid for pid, _, _, st in known.values() if st != PhotoState.MISSING])
+    return result

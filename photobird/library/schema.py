@@ -95,7 +95,7 @@ class Photo(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
-    camera_make: Mapped[str | None] = mapped_column(String)
+    camera_make: Mapped[str | None] = mapped_column(String, index=True)
     camera_model: Mapped[str | None] = mapped_column(String)
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 11:25:36.720271
+Create Date: 2026-11-23 11:27:17.605694
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('path')
     )
     with op.batch_alter_table('photos', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_photos_camera_make'), ['camera_make'], unique=False)
         batch_op.create_index(batch_op.f('ix_photos_content_hash'), ['content_hash'], unique=False)
         batch_op.create_index(batch_op.f('ix_photos_folder_id'), ['folder_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_photos_name'), ['name'], unique=False)
@@ -156,6 +157,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_photos_name'))
         batch_op.drop_index(batch_op.f('ix_photos_folder_id'))
         batch_op.drop_index(batch_op.f('ix_photos_content_hash'))
+        batch_op.drop_index(batch_op.f('ix_photos_camera_make'))
 
     op.drop_table('photos')
     op.drop_table('words')

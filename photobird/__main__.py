@@ -1,0 +1,5 @@
+import sys
+
+from photobird.cli import main
+
+sys.exit(main())

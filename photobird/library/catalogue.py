@@ -1,0 +1,238 @@
+"""Reading and correcting the catalogue: what is known about a photo, user labels, errors, statistics.
+
+The CLI and the app read the catalogue through these functions (never with SQL of their own), so both always
+show the same thing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from photobird.library.schema import (
+    BirdScore,
+    Folder,
+    ModelVersion,
+    Photo,
+    PhotoLabel,
+    PhotoState,
+    UserLabel,
+    Word,
+    utcnow,
+)
+from photobird.library.search import LABEL_THRESHOLD
+from photobird.library.store import Library
+
+USER_LABELS = ("bird", "not-bird")
+
+
+class CatalogueError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class PhotoBrief:
+    """What the grid needs for one photo."""
+
+    id: int
+    path: str
+    content_hash: str | None
+    state: str
+    bird: float | None  # the active model's score
+    is_bird: bool | None  # the active model's verdict at its threshold
+    user_label: str | None
+    taken_at: Any
+    width: int | None
+    height: int | None
+
+
+def _abspath(path: str | Path) -> str:
+    return os.path.abspath(os.path.expanduser(os.fsdecode(path)))
+
+
+def photo_id_for_path(library: Library, path: str | Path) -> int | None:
+    with library.session() as s:
+        return s.scalar(select(Photo.id).where(Photo.path == _abspath(path)))
+
+
+def _active_model(s: Any) -> ModelVersion | None:
+    return s.scalar(select(ModelVersion).where(ModelVersion.active.is_(True)))
+
+
+def briefs(library: Library, ids: Iterable[int]) -> dict[int, PhotoBrief]:
+    ids = list(ids)
+    out: dict[int, PhotoBrief] = {}
+    with library.session() as s:
+        model = _active_model(s)
+        for i in range(0, len(ids), 900):
+            chunk = ids[i : i + 900]
+            q = (select(Photo.id, Photo.path, Photo.content_hash, Photo.state, BirdScore.score, UserLabel.label,
+                        Photo.taken_at, Photo.width, Photo.height)
+                 .outerjoin(BirdScore, (BirdScore.photo_id == Photo.id)
+                            & (BirdScore.model_id == (model.id if model else -1)))
+                 .outerjoin(UserLabel, UserLabel.content_hash == Photo.content_hash)
+                 .where(Photo.id.in_(chunk)))
+            for pid, path, h, state, score, label, taken, w, hgt in s.execute(q):
+                verdict = None if score is None or model is None else score >= model.threshold
+                out[pid] = PhotoBrief(pid, path, h, state, score, verdict, label, taken, w, hgt)
+    return out
+
+
+def labels_of(library: Library, photo_id: int, min_p: float = 0.0) -> dict[str, float]:
+    with library.session() as s:
+        rows = s.execute(select(Word.word, PhotoLabel.p).join(Word, Word.id == PhotoLabel.word_id)
+                         .where(PhotoLabel.photo_id == photo_id, PhotoLabel.p >= min_p)
+                         .order_by(PhotoLabel.p.desc())).all()
+    return {w: round(p, 4) for w, p in rows}
+
+
+def info(library: Library, photo_id: int) -> dict[str, Any]:
+    """Everything the catalogue knows about one photo (``photobird info --json``)."""
+    with library.session() as s:
+        p = s.get(Photo, photo_id)
+        if p is None:
+            raise CatalogueError(f"no photo with id {photo_id}")
+        folder = s.get(Folder, p.folder_id)
+        model = _active_model(s)
+        score = s.scalar(select(BirdScore.score).where(BirdScore.photo_id == p.id,
+                                                       BirdScore.model_id == (model.id if model else -1)))
+        label = s.scalar(select(UserLabel.label).where(UserLabel.content_hash == p.content_hash)) \
+            if p.content_hash else None
+    return {
+        "id": p.id,
+        "path": p.path,
+        "folder": folder.path if folder else None,
+        "state": p.state,
+        "error": p.error,
+        "size": p.size,
+        "content_hash": p.content_hash,
+        "format": p.format,
+        "width": p.width,
+        "height": p.height,
+        "taken_at": p.taken_at.isoformat() if p.taken_at else None,
+        "camera_make": p.camera_make,
+        "camera_model": p.camera_model,
+        "gps": {"latitude": p.latitude, "longitude": p.longitude} if p.latitude is not None else None,
+        "orientation": p.orientation,
+        "indexed_at": p.indexed_at.isoformat() if p.indexed_at else None,
+        "user_label": label,
+        "bird": score,
+        "is_bird": None if score is None or model is None else bool(score >= model.threshold),
+        "model": {"version": model.name, "threshold": model.threshold} if model else None,
+        "labels": labels_of(library, p.id),
+        "thumbnail": str(library.thumb_path(p.content_hash)) if p.content_hash and p.state == PhotoState.INDEXED
+        else None,
+    }
+
+
+def _hash_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def set_user_label(library: Library, photo_ids: Iterable[int], label: str | None) -> int:
+    """Mark photos as "bird" / "not-bird", or clear the mark (None). Saved at once; keyed by content."""
+    if label is not None and label not in USER_LABELS:
+        raise CatalogueError(f"label must be one of {', '.join(USER_LABELS)} (or cleared), not {label!r}")
+    ids = list(photo_ids)
+    n = 0
+    with library.session() as s:
+        for pid in ids:
+            p = s.get(Photo, pid)
+            if p is None:
+                continue
+            h = p.content_hash
+            if h is None:  # not indexed yet: hash the file now so the label has something to belong to
+                try:
+                    h = _hash_file(p.path)
+                except OSError as e:
+                    raise CatalogueError(f"{p.path}: cannot be read to label it ({e.strerror or e})") from e
+                p.content_hash = h
+            if label is None:
+                s.execute(delete(UserLabel).where(UserLabel.content_hash == h))
+            else:
+                s.execute(sqlite_insert(UserLabel).values(content_hash=h, label=label, updated_at=utcnow())
+                          .on_conflict_do_update(index_elements=["content_hash"],
+                                                 set_={"label": label, "updated_at": utcnow()}))
+            n += 1
+    return n
+
+
+def user_labels(library: Library) -> dict[str, str]:
+    """content hash -> label, for every labelled picture."""
+    with library.session() as s:
+        return dict(s.execute(select(UserLabel.content_hash, UserLabel.label)).all())
+
+
+def errors(library: Library) -> list[tuple[str, str]]:
+    with library.session() as s:
+        return [(p, e or "unknown error") for p, e in s.execute(
+            select(Photo.path, Photo.error).where(Photo.state == PhotoState.FAILED).order_by(Photo.path))]
+
+
+def label_counts(library: Library, limit: int = 40, min_p: float = LABEL_THRESHOLD) -> list[tuple[str, int]]:
+    """The most frequent searchable words in the library, for the sidebar."""
+    with library.session() as s:
+        rows = s.execute(
+            select(Word.word, func.count(PhotoLabel.photo_id).label("n"))
+            .join(PhotoLabel, PhotoLabel.word_id == Word.id)
+            .where(PhotoLabel.p >= min_p)
+            .group_by(Word.id).order_by(func.count(PhotoLabel.photo_id).desc(), Word.word).limit(limit)
+        ).all()
+    return [(w, n) for w, n in rows]
+
+
+def bird_count(library: Library) -> int:
+    from photobird.library.search import search
+
+    return len(search(library, "bird"))
+
+
+@dataclass(frozen=True)
+class Stats:
+    folders: int
+    photos: int
+    indexed: int
+    failed: int
+    pending: int
+    missing: int
+    user_bird: int
+    user_not_bird: int
+    birds: int
+    model: str | None
+    catalogue_bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def stats(library: Library) -> Stats:
+    with library.session() as s:
+        by_state = dict(s.execute(select(Photo.state, func.count()).group_by(Photo.state)).all())
+        folders = s.scalar(select(func.count()).select_from(Folder)) or 0
+        labels = dict(s.execute(select(UserLabel.label, func.count()).group_by(UserLabel.label)).all())
+        model = _active_model(s)
+    size = sum(f.stat().st_size for f in library.root.glob("catalogue.sqlite*") if f.is_file())
+    return Stats(
+        folders=folders,
+        photos=sum(v for k, v in by_state.items() if k != PhotoState.MISSING),
+        indexed=by_state.get(PhotoState.INDEXED, 0),
+        failed=by_state.get(PhotoState.FAILED, 0),
+        pending=by_state.get(PhotoState.PENDING, 0),
+        missing=by_state.get(PhotoState.MISSING, 0),
+        user_bird=labels.get("bird", 0),
+        user_not_bird=labels.get("not-bird", 0),
+        birds=bird_count(library),
+        model=model.name if model else None,
+        catalogue_bytes=size,
+    )
