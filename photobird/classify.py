@@ -57,6 +57,7 @@ def classify(paths: Iterable[str | Path], models: Models, batch_size: int = 32,
              workers: int | None = None) -> Iterator[Classified]:
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     threshold = models.threshold
+    vocab = models.vocabulary
     with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
         pending: list[tuple[Path, Future]] = []
 
@@ -67,7 +68,7 @@ def classify(paths: Iterable[str | Path], models: Models, batch_size: int = 32,
             for p, r in ready:
                 if isinstance(r, Prepared):
                     a = next(analyses)
-                    yield Classified(str(p), a.bird, a.bird >= threshold, a.labels)
+                    yield Classified(str(p), a.bird, a.bird >= threshold, vocab.shown_labels(a.labels))
                 else:
                     yield Classified(str(p), error=r)
 

@@ -53,6 +53,16 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0 if classified else 1
 
 
+@command("gui")
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from photobird.gui.app import run
+    except ImportError as e:  # a headless install without Qt
+        print(f"photobird: the desktop app needs PySide6 ({e})", file=sys.stderr)
+        return 2
+    return run(args.library, args.device)
+
+
 def _library(args: argparse.Namespace):
     from photobird.library.store import Library
 
@@ -273,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="library folder (default: $PHOTOBIRD_LIBRARY, else the platform's data folder)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: $PHOTOBIRD_DEVICE, else auto)")
     sub = parser.add_subparsers(dest="command")
+    sub.add_parser("gui", help="open the desktop app (the default with no command)")
 
     p = sub.add_parser("classify", help="run the models on image files, without any library")
     p.add_argument("files", nargs="+", help="image files (folders are searched for images)")
@@ -322,8 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
-        parser.print_help()
-        return 0
+        args.command = "gui"
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:  # photobird search bird | head

@@ -109,12 +109,15 @@ def build(wordnet: Path) -> dict:
         own = [clean(w) for w in synsets[offset][0]]
         anc_offsets = ancestors(offset, synsets)
         words: list[str] = []
+        heads: list[str] = [clean(name)]  # what to show: the class name and each ancestor's headword
         for w in [clean(name), *own]:
             if w not in words:
                 words.append(w)
         for o in anc_offsets:
-            for w in synsets[o][0]:
-                w = clean(w)
+            lemmas = [clean(w) for w in synsets[o][0]]
+            if lemmas[0] not in GENERIC and lemmas[0] not in heads:
+                heads.append(lemmas[0])
+            for w in lemmas:
                 if w not in words and w not in GENERIC:
                     words.append(w)
         classes.append({
@@ -122,6 +125,7 @@ def build(wordnet: Path) -> dict:
             "wnid": wnid,
             "name": clean(name),
             "words": words,
+            "heads": heads,
             "is_bird": BIRD_OFFSET in anc_offsets,
         })
     return {

@@ -29,6 +29,7 @@ from photobird.library.schema import (
 )
 from photobird.library.search import LABEL_THRESHOLD
 from photobird.library.store import Library
+from photobird.models.words import load_vocabulary
 
 USER_LABELS = ("bird", "not-bird")
 
@@ -85,12 +86,15 @@ def briefs(library: Library, ids: Iterable[int]) -> dict[int, PhotoBrief]:
     return out
 
 
-def labels_of(library: Library, photo_id: int, min_p: float = 0.0) -> dict[str, float]:
+def labels_of(library: Library, photo_id: int, min_p: float = 0.0, shown_only: bool = True) -> dict[str, float]:
+    """The searchable words of a photo, most probable first; by default only those worth showing (class
+    names and headwords, not every WordNet synonym, which search still finds)."""
     with library.session() as s:
         rows = s.execute(select(Word.word, PhotoLabel.p).join(Word, Word.id == PhotoLabel.word_id)
                          .where(PhotoLabel.photo_id == photo_id, PhotoLabel.p >= min_p)
-                         .order_by(PhotoLabel.p.desc())).all()
-    return {w: round(p, 4) for w, p in rows}
+                         .order_by(PhotoLabel.p.desc(), Word.word)).all()
+    vocab = load_vocabulary()
+    return {w: round(p, 4) for w, p in rows if not shown_only or vocab.is_shown(w)}
 
 
 def info(library: Library, photo_id: int) -> dict[str, Any]:
@@ -181,15 +185,16 @@ def errors(library: Library) -> list[tuple[str, str]]:
 
 
 def label_counts(library: Library, limit: int = 40, min_p: float = LABEL_THRESHOLD) -> list[tuple[str, int]]:
-    """The most frequent searchable words in the library, for the sidebar."""
+    """The most frequent (displayable) words in the library, for the sidebar."""
+    vocab = load_vocabulary()
     with library.session() as s:
         rows = s.execute(
             select(Word.word, func.count(PhotoLabel.photo_id).label("n"))
             .join(PhotoLabel, PhotoLabel.word_id == Word.id)
             .where(PhotoLabel.p >= min_p)
-            .group_by(Word.id).order_by(func.count(PhotoLabel.photo_id).desc(), Word.word).limit(limit)
+            .group_by(Word.id).order_by(func.count(PhotoLabel.photo_id).desc(), Word.word)
         ).all()
-    return [(w, n) for w, n in rows]
+    return [(w, n) for w, n in rows if vocab.is_shown(w)][:limit]
 
 
 def bird_count(library: Library) -> int:

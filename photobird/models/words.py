@@ -45,21 +45,37 @@ class Vocabulary:
     matrix: np.ndarray  # (1000, V) float32
     bird_classes: tuple[int, ...]
     word_index: dict[str, int]
+    #: Words worth showing (class names and each ancestor's headword); the others are synonyms, searchable
+    #: but not displayed ("cat", not also "true cat" and "felid").
+    shown: np.ndarray  # (V,) bool
 
     def word_probabilities(self, class_probs: np.ndarray) -> np.ndarray:
         """(N, 1000) class probabilities -> (N, V) word probabilities (clipped to 1 against rounding)."""
         return np.minimum(np.asarray(class_probs, dtype=np.float32) @ self.matrix, 1.0)
 
-    def top_labels(self, class_probs: np.ndarray, min_p: float = 0.05, limit: int = 24) -> list[dict[str, float]]:
+    def top_labels(self, class_probs: np.ndarray, min_p: float = 0.05, limit: int = 40,
+                   shown_only: bool = False) -> list[dict[str, float]]:
         """Per image, the words with probability >= ``min_p``, most probable first (ties: more specific first)."""
         wp = self.word_probabilities(np.atleast_2d(class_probs))
         out = []
         for row in wp:
-            idx = np.flatnonzero(row >= min_p)
+            keep = row >= min_p
+            if shown_only:
+                keep &= self.shown
+            idx = np.flatnonzero(keep)
             # more specific words are carried by fewer classes: break ties by class count
             idx = sorted(idx, key=lambda j: (-round(float(row[j]), 4), self._class_count[j]))[:limit]
             out.append({self.words[j]: round(float(row[j]), 4) for j in idx})
         return out
+
+    def is_shown(self, word: str) -> bool:
+        i = self.word_index.get(word)
+        return bool(self.shown[i]) if i is not None else True
+
+    def shown_labels(self, labels: dict[str, float], limit: int | None = None) -> dict[str, float]:
+        """The displayable subset of stored labels (class names and headwords, not every synonym)."""
+        out = {w: p for w, p in labels.items() if self.is_shown(w)}
+        return dict(list(out.items())[:limit]) if limit else out
 
     def bird_probability(self, class_probs: np.ndarray) -> np.ndarray:
         """The backbone's own answer: the summed probability of ImageNet's 59 bird classes."""
@@ -78,7 +94,9 @@ def load_vocabulary(path: Path | None = None) -> Vocabulary:
     words: list[str] = []
     index: dict[str, int] = {}
     rows: list[list[int]] = []
+    shown: set[str] = set()
     for c in classes:
+        shown.update(normalize_word(w) for w in c.get("heads", c["words"]))
         row = []
         for w in c["words"]:
             w = normalize_word(w)
@@ -98,4 +116,5 @@ def load_vocabulary(path: Path | None = None) -> Vocabulary:
         matrix=matrix,
         bird_classes=tuple(data["bird_classes"]),
         word_index=index,
+        shown=np.array([w in shown for w in words], dtype=bool),
     )

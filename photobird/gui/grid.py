@@ -1,0 +1,270 @@
+"""The thumbnail grid: a virtualized QListView over search results.
+
+The model holds only photo ids (a search over 100,000 photos is 100,000 ints); what a cell shows is fetched
+when the view first asks for it, in the background, in batches: briefs (user label, bird score) from the
+catalogue and thumbnails from the cache. Until they arrive, the cell draws a placeholder.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from photobird.gui.worker import TaskRunner
+from photobird.library import catalogue
+from photobird.library.store import Library
+
+ID_ROLE = Qt.ItemDataRole.UserRole + 1
+BRIEF_ROLE = Qt.ItemDataRole.UserRole + 2
+SCORE_ROLE = Qt.ItemDataRole.UserRole + 3
+
+BIRD_COLOR = QColor(46, 160, 67)
+NOT_BIRD_COLOR = QColor(207, 34, 46)
+
+
+def _load_batch(library: Library, ids: list[int], want_thumbs: bool) -> dict[int, tuple[Any, QImage | None]]:
+    """Runs on a worker thread: briefs from the catalogue, thumbnails decoded into QImages."""
+    briefs = catalogue.briefs(library, ids)
+    out: dict[int, tuple[Any, QImage | None]] = {}
+    for pid in ids:
+        b = briefs.get(pid)
+        image = None
+        if want_thumbs and b is not None and b.content_hash:
+            path = library.thumb_path(b.content_hash)
+            if path.is_file():
+                image = QImage(str(path))
+                if image.isNull():
+                    image = None
+        out[pid] = (b, image)
+    return out
+
+
+class PhotoGridModel(QAbstractListModel):
+    """Search results as a list model. ``set_results`` replaces them; cells fill in asynchronously."""
+
+    briefs_changed = Signal()
+
+    def __init__(self, library: Library, runner: TaskRunner, cache_size: int = 3000) -> None:
+        super().__init__()
+        self.library = library
+        self.runner = runner
+        self.ids: list[int] = []
+        self.scores: list[float] = []
+        self.briefs: dict[int, catalogue.PhotoBrief] = {}
+        self.pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self.cache_size = cache_size
+        self._row_of: dict[int, int] = {}
+        self._wanted: list[int] = []
+        self._in_flight: set[int] = set()
+        self._generation = 0
+        self._flush = QTimer(self)
+        self._flush.setSingleShot(True)
+        self._flush.setInterval(15)
+        self._flush.timeout.connect(self._request)
+
+    # results -------------------------------------------------------------------------------------------------
+
+    def set_results(self, hits: list[tuple[int, float]]) -> None:
+        self.beginResetModel()
+        self.ids = [h[0] for h in hits]
+        self.scores = [h[1] for h in hits]
+        self._row_of = {pid: i for i, pid in enumerate(self.ids)}
+        self._wanted.clear()
+        self._generation += 1
+        self.endResetModel()
+
+    def refresh(self, ids: list[int] | None = None) -> None:
+        """Forget cached briefs (and thumbnails) so they are fetched again, e.g. after a label changed."""
+        targets = self.ids if ids is None else ids
+        for pid in targets:
+            self.briefs.pop(pid, None)
+            if ids is None:
+                self.pixmaps.pop(pid, None)
+        for pid in targets:
+            row = self._row_of.get(pid)
+            if row is not None:
+                idx = self.index(row)
+                self.dataChanged.emit(idx, idx)
+
+    def row_of(self, photo_id: int) -> int | None:
+        return self._row_of.get(photo_id)
+
+    # Qt model --------------------------------------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.ids)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        pid = self.ids[index.row()]
+        if role == ID_ROLE:
+            return pid
+        if role == SCORE_ROLE:
+            return self.scores[index.row()]
+        if role == Qt.ItemDataRole.DecorationRole:
+            pm = self.pixmaps.get(pid)
+            if pm is None:
+                self._want(pid)
+            else:
+                self.pixmaps.move_to_end(pid)
+            return pm
+        if role == BRIEF_ROLE:
+            b = self.briefs.get(pid)
+            if b is None:
+                self._want(pid)
+            return b
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.DisplayRole):
+            b = self.briefs.get(pid)
+            if b is None:
+                return None
+            name = Path(b.path).name
+            if role == Qt.ItemDataRole.DisplayRole:
+                return name
+            bird = "" if b.bird is None else f"\nbird {b.bird:.0%}"
+            mark = {"bird": "\nyou: bird", "not-bird": "\nyou: not bird"}.get(b.user_label or "", "")
+            return f"{b.path}{bird}{mark}"
+        return None
+
+    # background fetching ---------------------------------------------------------------------------------------
+
+    def _want(self, pid: int) -> None:
+        if pid not in self._in_flight:
+            self._in_flight.add(pid)
+            self._wanted.append(pid)
+            if not self._flush.isActive():
+                self._flush.start()
+
+    def _request(self) -> None:
+        ids, self._wanted = self._wanted[:200], self._wanted[200:]
+        if self._wanted:
+            self._flush.start()
+        if not ids:
+            return
+        generation = self._generation
+        self.runner.run(_load_batch, self.library, ids, True,
+                        on_done=lambda result, g=generation: self._loaded(result, g),
+                        on_error=lambda msg, tb, ids=ids: self._in_flight.difference_update(ids))
+
+    def _loaded(self, result: dict[int, tuple[Any, QImage | None]], generation: int) -> None:
+        rows = []
+        for pid, (brief, image) in result.items():
+            self._in_flight.discard(pid)
+            if brief is not None:
+                self.briefs[pid] = brief
+            if image is not None:
+                self.pixmaps[pid] = QPixmap.fromImage(image)  # QPixmap only ever on the GUI thread
+            row = self._row_of.get(pid)
+            if row is not None:
+                rows.append(row)
+        while len(self.pixmaps) > self.cache_size:
+            self.pixmaps.popitem(last=False)
+        if rows:
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
+        self.briefs_changed.emit()
+
+
+class PhotoDelegate(QStyledItemDelegate):
+    """Draws a thumbnail (or a placeholder) with badges: the user's label, and whether the model agrees."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.cell = 180
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return QSize(self.cell, self.cell)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        painter.save()
+        r: QRect = option.rect.adjusted(3, 3, -3, -3)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        pal = option.palette
+        painter.fillRect(r, pal.alternateBase() if not selected else pal.highlight())
+        pm = index.data(Qt.ItemDataRole.DecorationRole)
+        inner = r.adjusted(4, 4, -4, -4)
+        if isinstance(pm, QPixmap) and not pm.isNull():
+            scaled = pm.scaled(inner.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                               Qt.TransformationMode.SmoothTransformation)
+            x = inner.x() + (inner.width() - scaled.width()) // 2
+            y = inner.y() + (inner.height() - scaled.height()) // 2
+            painter.drawPixmap(x, y, scaled)
+        else:
+            painter.setPen(pal.mid().color())
+            painter.drawRect(inner.adjusted(10, 10, -10, -10))
+        brief = index.data(BRIEF_ROLE)
+        if brief is not None:
+            self._badges(painter, inner, brief)
+        painter.restore()
+
+    def _badges(self, painter: QPainter, r: QRect, brief: catalogue.PhotoBrief) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        font = QFont(painter.font())
+        font.setBold(True)
+        font.setPixelSize(12)
+        painter.setFont(font)
+        if brief.user_label:
+            is_bird = brief.user_label == "bird"
+            color = BIRD_COLOR if is_bird else NOT_BIRD_COLOR
+            text = "BIRD" if is_bird else "NOT BIRD"
+            agrees = brief.is_bird is None or brief.is_bird == is_bird
+            text += " \u2713" if agrees else " \u2717"  # does the model agree with you?
+            w = painter.fontMetrics().horizontalAdvance(text) + 12
+            badge = QRect(r.left() + 4, r.top() + 4, w, 20)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(color)
+            painter.drawRoundedRect(badge, 6, 6)
+            painter.setPen(QPen(Qt.GlobalColor.white))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        elif brief.is_bird:
+            dot = QRect(r.right() - 18, r.top() + 4, 14, 14)
+            painter.setPen(QPen(Qt.GlobalColor.white, 1.5))
+            painter.setBrush(BIRD_COLOR)
+            painter.drawEllipse(dot)
+
+
+class PhotoGrid(QListView):
+    """The grid view: icon mode, uniform cells, smooth (per-pixel) scrolling."""
+
+    activated_photo = Signal(int)  # double-click or Enter
+
+    def __init__(self, model: PhotoGridModel) -> None:
+        super().__init__()
+        self.setModel(model)
+        self.delegate = PhotoDelegate(self)
+        self.setItemDelegate(self.delegate)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(500)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setSpacing(2)
+        self.setWordWrap(False)
+        self.activated.connect(lambda idx: self.activated_photo.emit(idx.data(ID_ROLE)))
+        self.set_cell_size(180)
+
+    def set_cell_size(self, px: int) -> None:
+        self.delegate.cell = px
+        self.setGridSize(QSize(px + 4, px + 4))
+        self.verticalScrollBar().setSingleStep(max(20, px // 4))
+        self.scheduleDelayedItemsLayout()
+
+    def selected_ids(self) -> list[int]:
+        return [i.data(ID_ROLE) for i in sorted(self.selectionModel().selectedIndexes(), key=lambda i: i.row())]

@@ -1,0 +1,586 @@
+"""The main window: folders and labels on the left, search on top, the grid (or the viewer) in the middle,
+indexing progress at the bottom, and the training panel in its own tab.
+
+The window is a thin client of the core: it reads and writes the catalogue only through ``photobird.library``
+and runs everything that touches disk, decoding or the models through the app's ``TaskRunner``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QTextEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from photobird import config
+from photobird.gui.grid import ID_ROLE, PhotoGrid, PhotoGridModel
+from photobird.gui.viewer import Viewer
+from photobird.gui.worker import Task, TaskRunner
+from photobird.library import catalogue, scan
+from photobird.library.search import Searcher
+from photobird.library.store import Library
+
+SEARCH_DEBOUNCE_MS = 250
+FOLDER_ROLE = Qt.ItemDataRole.UserRole + 10
+QUERY_ROLE = Qt.ItemDataRole.UserRole + 11
+
+
+def _load_models(device: str | None) -> Any:
+    from photobird.models.runner import Models  # imports torch: only ever on a worker thread
+
+    return Models(device=device)
+
+
+def _index_and_watch(library: Library, models: Any) -> Any:
+    from photobird.library.index import Indexer
+    from photobird.library.watch import watch
+
+    with library.indexer_lock():
+        yield from watch(library, Indexer(library, models))
+
+
+def _sidebar_data(library: Library) -> dict[str, Any]:
+    return {
+        "folders": scan.list_folders(library),
+        "labels": catalogue.label_counts(library, limit=30),
+        "birds": catalogue.bird_count(library),
+        "stats": catalogue.stats(library),
+    }
+
+
+class ErrorsDialog(QDialog):
+    def __init__(self, rows: list[tuple[str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"{len(rows)} files could not be indexed")
+        self.resize(800, 400)
+        text = QTextEdit(self)
+        text.setReadOnly(True)
+        text.setPlainText("\n".join(f"{path}\n    {err}" for path, err in rows) or "No files failed.")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(text)
+        lay.addWidget(buttons)
+
+
+class MainWindow(QMainWindow):
+    models_ready = Signal(object)
+    labels_changed = Signal(list)  # photo ids whose user label changed
+
+    def __init__(self, library: Library, device: str | None = None, settings: QSettings | None = None,
+                 start_indexing: bool = True) -> None:
+        super().__init__()
+        self.library = library
+        self.device = device
+        self.settings = settings or QSettings()
+        self.runner = TaskRunner(self)
+        self.searcher = Searcher(library)
+        self.models: Any = None
+        self.index_task: Task | None = None
+        self._search_generation = 0
+        self._last_refresh = 0.0
+        self._closing = False
+        self.last_results: list[int] = []
+        self.setWindowTitle("PhotoBird")
+        self.setAcceptDrops(True)
+
+        # search box -------------------------------------------------------------------------------------------
+        self.search_box = QLineEdit()
+        self.search_box.setPlaceholderText("Search: bird, dog -cat, june 2021, canon, holiday\u2026")
+        self.search_box.setClearButtonEnabled(True)
+        self.search_timer = QTimer(self)
+        self.search_timer.setSingleShot(True)
+        self.search_timer.setInterval(SEARCH_DEBOUNCE_MS)
+        self.search_timer.timeout.connect(self.run_search)
+        self.search_box.textChanged.connect(lambda _: self.search_timer.start())
+        self.result_count = QLabel()
+
+        # sidebar ------------------------------------------------------------------------------------------------
+        self.folder_list = QListWidget()
+        self.folder_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.folder_list.customContextMenuRequested.connect(self._folder_menu)
+        add_btn = QToolButton()
+        add_btn.setText("+")
+        add_btn.setToolTip("Add a folder to watch")
+        add_btn.clicked.connect(self.choose_folder)
+        self.remove_btn = QToolButton()
+        self.remove_btn.setText("\u2212")
+        self.remove_btn.setToolTip("Stop watching the selected folder")
+        self.remove_btn.clicked.connect(self.remove_selected_folder)
+        self.label_list = QListWidget()
+        self.label_list.itemClicked.connect(
+            lambda item: self.search_box.setText(item.data(QUERY_ROLE)))
+        sidebar = QWidget()
+        sl = QVBoxLayout(sidebar)
+        head = QHBoxLayout()
+        head.addWidget(QLabel("<b>Folders</b>"))
+        head.addStretch(1)
+        head.addWidget(add_btn)
+        head.addWidget(self.remove_btn)
+        sl.addLayout(head)
+        sl.addWidget(self.folder_list, 1)
+        sl.addWidget(QLabel("<b>In your photos</b>"))
+        sl.addWidget(self.label_list, 3)
+
+        # grid and viewer ----------------------------------------------------------------------------------------
+        self.model = PhotoGridModel(library, self.runner)
+        self.grid = PhotoGrid(self.model)
+        self.grid.activated_photo.connect(self.open_viewer)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._grid_menu)
+        self.viewer = Viewer(library, self.runner)
+        self.viewer.back.connect(self.close_viewer)
+        self.viewer.step.connect(self.step_viewer)
+        self.viewer.label_requested.connect(self.set_label)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.grid)
+        self.stack.addWidget(self.viewer)
+        self.banner = QWidget()
+        bl = QHBoxLayout(self.banner)
+        self.banner_text = QLabel("You are looking at PhotoBird's sample photos. Add a folder of your own "
+                                  "photos and PhotoBird will find what is in them, on this computer.")
+        self.banner_text.setWordWrap(True)
+        banner_btn = QPushButton("Add your photos\u2026")
+        banner_btn.clicked.connect(self.choose_folder)
+        bl.addWidget(self.banner_text, 1)
+        bl.addWidget(banner_btn)
+        self.banner.hide()
+        center = QWidget()
+        cl = QVBoxLayout(center)
+        cl.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(self.search_box, 1)
+        top.addWidget(self.result_count)
+        cl.addLayout(top)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.stack, 1)
+        splitter = QSplitter()
+        splitter.addWidget(sidebar)
+        splitter.addWidget(center)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 1000])
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(splitter, "Photos")
+        self.training_panel: QWidget | None = None
+        self._add_training_tab()
+        self.setCentralWidget(self.tabs)
+
+        # status bar ---------------------------------------------------------------------------------------------
+        self.status_text = QLabel("Starting\u2026")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.pause_btn = QPushButton("Pause")
+        self.pause_btn.setEnabled(False)
+        self.pause_btn.clicked.connect(self.toggle_pause)
+        self.cancel_btn = QPushButton("Stop")
+        self.cancel_btn.setEnabled(False)
+        self.cancel_btn.clicked.connect(self.toggle_indexing)
+        self.errors_btn = QPushButton("0 failed")
+        self.errors_btn.setFlat(True)
+        self.errors_btn.clicked.connect(self.show_errors)
+        self.errors_btn.hide()
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(96, 320)
+        self.size_slider.setMaximumWidth(140)
+        self.size_slider.setToolTip("Thumbnail size")
+        self.size_slider.valueChanged.connect(self._set_cell_size)
+        sb = self.statusBar()
+        sb.addWidget(self.status_text, 1)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.pause_btn)
+        sb.addPermanentWidget(self.cancel_btn)
+        sb.addPermanentWidget(self.errors_btn)
+        sb.addPermanentWidget(QLabel("Size"))
+        sb.addPermanentWidget(self.size_slider)
+
+        self._actions()
+        self._restore_settings()
+        self.refresh_sidebar()
+        self.run_search()
+        self.models_task = self.runner.run(_load_models, device, on_done=self._models_loaded,
+                                           on_error=self._models_failed, long=True)
+        self._start_indexing_when_ready = start_indexing
+        self._periodic = QTimer(self)
+        self._periodic.setInterval(2000)
+        self._periodic.timeout.connect(self._refresh_during_indexing)
+        self._periodic.start()
+
+    # setup ----------------------------------------------------------------------------------------------------
+
+    def _add_training_tab(self) -> None:
+        try:
+            from photobird.gui.training_panel import TrainingPanel
+        except ImportError:
+            return
+        self.training_panel = TrainingPanel(self)
+        self.tabs.addTab(self.training_panel, "Train the bird model")
+
+    def _actions(self) -> None:
+        def act(text: str, keys: str | QKeySequence.StandardKey, slot: Any, widget: QWidget) -> QAction:
+            a = QAction(text, widget)
+            a.setShortcut(QKeySequence(keys))
+            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            a.triggered.connect(slot)
+            widget.addAction(a)
+            return a
+
+        self.act_bird = act("Mark as bird", "B", lambda: self.label_selection("bird"), self.grid)
+        self.act_not_bird = act("Mark as not bird", "N", lambda: self.label_selection("not-bird"), self.grid)
+        self.act_clear = act("Clear label", "0", lambda: self.label_selection(None), self.grid)
+        find = QAction("Search", self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(lambda: (self.search_box.setFocus(), self.search_box.selectAll()))
+        self.addAction(find)
+        folder = QAction("Add folder", self)
+        folder.setShortcut(QKeySequence("Ctrl+O"))
+        folder.triggered.connect(self.choose_folder)
+        self.addAction(folder)
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(QSize(1280, 820))
+        size = int(self.settings.value("grid/thumbnail_size", 180))
+        self.size_slider.setValue(size)
+        self._set_cell_size(size)
+        self.search_box.blockSignals(True)
+        self.search_box.setText(str(self.settings.value("search/last", "") or ""))
+        self.search_box.blockSignals(False)
+
+    def save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("grid/thumbnail_size", self.size_slider.value())
+        self.settings.setValue("search/last", self.search_box.text())
+        self.settings.sync()
+
+    def _set_cell_size(self, px: int) -> None:
+        self.grid.set_cell_size(px)
+
+    # models and indexing --------------------------------------------------------------------------------------
+
+    def _models_loaded(self, models: Any) -> None:
+        self.models = models
+        self.models_ready.emit(models)
+        self.status_text.setText("Models loaded.")
+        if self._start_indexing_when_ready:
+            self.start_indexing()
+
+    def _models_failed(self, message: str, tb: str) -> None:
+        self.status_text.setText(f"Could not load the models: {message}")
+        QMessageBox.critical(self, "PhotoBird", f"Could not load the models:\n{message}")
+
+    def start_indexing(self) -> None:
+        if self.models is None or self._closing:
+            return
+        if self.index_task is not None and not self.index_task.done.is_set():
+            return
+        task = Task(_index_and_watch, self.library, self.models, name="index")
+        task.signals.progress.connect(self._index_progress)
+        task.signals.failed.connect(self._index_failed)
+        task.signals.ended.connect(self._index_ended)
+        self.index_task = self.runner.start(task, long=True)
+        self.pause_btn.setEnabled(True)
+        self.pause_btn.setText("Pause")
+        self.cancel_btn.setEnabled(True)
+        self.cancel_btn.setText("Stop")
+        self.status_text.setText("Looking for photos\u2026")
+
+    def toggle_pause(self) -> None:
+        t = self.index_task
+        if t is None:
+            return
+        if t.paused:
+            t.resume()
+            self.pause_btn.setText("Pause")
+        else:
+            t.pause()
+            self.pause_btn.setText("Resume")
+            self.status_text.setText("Indexing paused.")
+
+    def toggle_indexing(self) -> None:
+        if self.index_task is not None and not self.index_task.done.is_set():
+            self.index_task.cancel()
+            self.status_text.setText("Stopping\u2026")
+        else:
+            self.start_indexing()
+
+    def _index_progress(self, p: Any) -> None:
+        if p.phase == "indexing" and p.total:
+            self.progress.show()
+            self.progress.setMaximum(p.total)
+            self.progress.setValue(p.done)
+            name = Path(os.fsdecode(p.current)).name if p.current else ""
+            self.status_text.setText(f"Indexing {p.done:,} of {p.total:,} \u00b7 {p.rate:.1f} photos/s \u00b7 {name}")
+        elif p.phase == "watching":
+            self.progress.hide()
+            if not self.status_text.text().startswith("Up to date"):
+                self.status_text.setText("Up to date \u00b7 watching your folders for changes")
+        elif p.phase == "done":
+            self.progress.hide()
+            self.status_text.setText("Up to date \u00b7 watching your folders for changes")
+            self.refresh_all()
+        elif p.phase == "scanning":
+            self.status_text.setText("Looking for new and changed photos\u2026")
+
+    def _index_failed(self, message: str, tb: str) -> None:
+        self.status_text.setText(f"Indexing stopped: {message}")
+
+    def _index_ended(self) -> None:
+        self.progress.hide()
+        self.pause_btn.setEnabled(False)
+        self.cancel_btn.setText("Index")
+        if not self.status_text.text().startswith("Indexing stopped"):
+            self.status_text.setText("Indexing stopped. Click Index to continue.")
+        self.refresh_all()
+
+    def _refresh_during_indexing(self) -> None:
+        """While the models work, new thumbnails appear: re-run the search every few seconds."""
+        t = self.index_task
+        if t is not None and not t.done.is_set() and not t.paused and self.stack.currentWidget() is self.grid:
+            self.run_search(keep_position=True)
+            self.refresh_sidebar()
+
+    def refresh_all(self) -> None:
+        self.run_search(keep_position=True)
+        self.refresh_sidebar()
+
+    # search -----------------------------------------------------------------------------------------------------
+
+    def run_search(self, keep_position: bool = False) -> None:
+        self.search_timer.stop()
+        self._search_generation += 1
+        generation = self._search_generation
+        query = self.search_box.text()
+        self.runner.run(lambda: [(h.photo_id, h.score) for h in self.searcher.search(query)],
+                        on_done=lambda hits: self._search_done(generation, hits, keep_position),
+                        on_error=lambda m, tb: self.result_count.setText("search failed"))
+
+    def _search_done(self, generation: int, hits: list[tuple[int, float]], keep_position: bool) -> None:
+        if generation != self._search_generation:
+            return  # a newer search is on its way
+        ids = [h[0] for h in hits]
+        if keep_position and ids == self.last_results:
+            return
+        selected = set(self.grid.selected_ids()) if keep_position else set()
+        scroll = self.grid.verticalScrollBar().value()
+        self.last_results = ids
+        self.model.set_results(hits)
+        if keep_position:
+            for pid in selected:
+                row = self.model.row_of(pid)
+                if row is not None:
+                    self.grid.selectionModel().select(
+                        self.model.index(row), self.grid.selectionModel().SelectionFlag.Select)
+            QTimer.singleShot(0, lambda: self.grid.verticalScrollBar().setValue(scroll))
+        n = len(ids)
+        self.result_count.setText(f"{n:,} photo{'s' if n != 1 else ''}")
+
+    # sidebar ----------------------------------------------------------------------------------------------------
+
+    def refresh_sidebar(self) -> None:
+        self.runner.run(_sidebar_data, self.library, on_done=self._sidebar_loaded)
+
+    def _sidebar_loaded(self, data: dict[str, Any]) -> None:
+        selected = self.folder_list.currentItem().data(FOLDER_ROLE) if self.folder_list.currentItem() else None
+        self.folder_list.clear()
+        sample = str(config.sample_photos_dir().resolve())
+        for f in data["folders"]:
+            name = "Sample photos" if f.path == sample else (Path(f.path).name or f.path)
+            extra = f" \u00b7 {f.failed} failed" if f.failed else ""
+            pending = f" \u00b7 {f.pending} to do" if f.pending else ""
+            item = QListWidgetItem(f"{name}  ({f.photos}){pending}{extra}")
+            item.setToolTip(f.path if f.exists else f"{f.path} (not found)")
+            item.setData(FOLDER_ROLE, f.path)
+            self.folder_list.addItem(item)
+            if f.path == selected:
+                self.folder_list.setCurrentItem(item)
+        own = [f for f in data["folders"] if f.path != sample]
+        self.banner.setVisible(not own)
+        self.label_list.clear()
+        bird = QListWidgetItem(f"bird  ({data['birds']})")
+        bird.setData(QUERY_ROLE, "bird")
+        self.label_list.addItem(bird)
+        for word, n in data["labels"]:
+            if word == "bird":
+                continue
+            item = QListWidgetItem(f"{word}  ({n})")
+            item.setData(QUERY_ROLE, word)
+            self.label_list.addItem(item)
+        st = data["stats"]
+        self.errors_btn.setVisible(st.failed > 0)
+        self.errors_btn.setText(f"{st.failed} failed")
+
+    def show_errors(self) -> None:
+        self.runner.run(catalogue.errors, self.library, on_done=lambda rows: ErrorsDialog(rows, self).exec())
+
+    # folders ----------------------------------------------------------------------------------------------------
+
+    def choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add a folder of photos", str(Path.home()))
+        if path:
+            self.add_folder(path)
+
+    def add_folder(self, path: str) -> None:
+        try:
+            scan.add_folder(self.library, path)
+        except scan.FolderError as e:
+            QMessageBox.warning(self, "PhotoBird", str(e))
+            return
+        self.refresh_sidebar()
+        self.restart_indexing()
+
+    def remove_selected_folder(self) -> None:
+        item = self.folder_list.currentItem()
+        if item is None:
+            return
+        path = item.data(FOLDER_ROLE)
+        answer = QMessageBox.question(
+            self, "PhotoBird", f"Stop watching {path}?\n\nYour photos stay where they are; PhotoBird forgets "
+            "them (your bird labels are kept, in case they come back).")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove_folder(path)
+
+    def remove_folder(self, path: str) -> None:
+        scan.remove_folder(self.library, path)
+        self.refresh_all()
+        self.restart_indexing()
+
+    def restart_indexing(self) -> None:
+        """Watch the new set of folders: stop the running watcher, start a new one when it has ended."""
+        t = self.index_task
+        if t is not None and not t.done.is_set():
+            t.signals.ended.connect(self.start_indexing)
+            t.cancel()
+        else:
+            self.start_indexing()
+
+    def _folder_menu(self, pos: Any) -> None:
+        item = self.folder_list.itemAt(pos)
+        menu = QMenu(self)
+        if item is not None:
+            path = item.data(FOLDER_ROLE)
+            menu.addAction("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
+            menu.addAction("Stop watching", lambda: (self.folder_list.setCurrentItem(item),
+                                                     self.remove_selected_folder()))
+        menu.addAction("Add folder\u2026", self.choose_folder)
+        menu.exec(self.folder_list.mapToGlobal(pos))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and all(u.isLocalFile() and os.path.isdir(u.toLocalFile()) for u in urls):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for u in event.mimeData().urls():
+            if u.isLocalFile() and os.path.isdir(u.toLocalFile()):
+                self.add_folder(u.toLocalFile())
+        event.acceptProposedAction()
+
+    # labels -----------------------------------------------------------------------------------------------------
+
+    def label_selection(self, label: str | None) -> None:
+        ids = self.grid.selected_ids()
+        if not ids and self.grid.currentIndex().isValid():
+            ids = [self.grid.currentIndex().data(ID_ROLE)]
+        if ids:
+            self.set_label(ids, label)
+
+    def set_label(self, ids: list[int], label: str | None) -> None:
+        self.runner.run(catalogue.set_user_label, self.library, ids, label,
+                        on_done=lambda _n, ids=ids: self._labelled(ids),
+                        on_error=lambda m, tb: QMessageBox.warning(self, "PhotoBird", m))
+
+    def _labelled(self, ids: list[int]) -> None:
+        self.model.refresh(ids)
+        if self.stack.currentWidget() is self.viewer:
+            self.viewer.refresh_info()
+        self.labels_changed.emit(ids)
+        self.refresh_sidebar()
+
+    def _grid_menu(self, pos: Any) -> None:
+        index = self.grid.indexAt(pos)
+        if not index.isValid():
+            return
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self.open_viewer(index.data(ID_ROLE)))
+        menu.addSeparator()
+        menu.addAction(self.act_bird)
+        menu.addAction(self.act_not_bird)
+        menu.addAction(self.act_clear)
+        menu.exec(self.grid.viewport().mapToGlobal(pos))
+
+    # viewer -----------------------------------------------------------------------------------------------------
+
+    def open_viewer(self, photo_id: int) -> None:
+        self.stack.setCurrentWidget(self.viewer)
+        self.viewer.show_photo(photo_id)
+        self.viewer.setFocus()
+
+    def close_viewer(self) -> None:
+        self.stack.setCurrentWidget(self.grid)
+        if self.viewer.photo_id is not None:
+            row = self.model.row_of(self.viewer.photo_id)
+            if row is not None:
+                self.grid.setCurrentIndex(self.model.index(row))
+                self.grid.scrollTo(self.model.index(row))
+        self.grid.setFocus()
+
+    def step_viewer(self, delta: int) -> None:
+        if self.viewer.photo_id is None or not self.model.ids:
+            return
+        row = self.model.row_of(self.viewer.photo_id)
+        row = 0 if row is None else max(0, min(len(self.model.ids) - 1, row + delta))
+        self.viewer.show_photo(self.model.ids[row])
+
+    # closing ----------------------------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._closing = True
+        self.save_settings()
+        self._periodic.stop()
+        self.status_text.setText("Finishing\u2026")
+        self.runner.shutdown()
+        super().closeEvent(event)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """For tests and scripts: wait until the indexer has nothing left to do (watching)."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self.status_text.text().startswith("Up to date"):
+                return True
+            from PySide6.QtWidgets import QApplication
+
+            QApplication.processEvents()
+            time.sleep(0.01)
+        return False

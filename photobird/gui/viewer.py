@@ -1,0 +1,152 @@
+"""The photo viewer: one photo large (EXIF orientation applied), with what PhotoBird knows beside it.
+
+The image is decoded in the background at about screen size (never full size for a 12-megapixel JPEG), and
+the info panel reads the catalogue through the core.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from photobird.gui.worker import TaskRunner
+from photobird.library import catalogue
+from photobird.library.store import Library
+from photobird.media.decode import DecodeError, decode
+
+
+def _load(library: Library, photo_id: int, side: int) -> tuple[dict[str, Any], QImage | None, str | None]:
+    """Worker thread: the catalogue's info and the pixels, reduced to about ``side`` pixels."""
+    info = catalogue.info(library, photo_id)
+    try:
+        im = decode(info["path"], min_side=side).image
+        im.thumbnail((side * 2, side * 2))
+        data = im.tobytes("raw", "RGB")
+        qimage = QImage(data, im.width, im.height, im.width * 3, QImage.Format.Format_RGB888).copy()
+        return info, qimage, None
+    except DecodeError as e:
+        return info, None, str(e)
+
+
+class ImageLabel(QLabel):
+    """Shows a pixmap scaled to fit, keeping its aspect ratio, re-scaled on resize."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(QSize(200, 200))
+        self._pixmap: QPixmap | None = None
+
+    def set_image(self, pixmap: QPixmap | None, text: str = "") -> None:
+        self._pixmap = pixmap
+        if pixmap is None:
+            super().setPixmap(QPixmap())
+            self.setText(text)
+        else:
+            self.setText("")
+            self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap is not None:
+            super().setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                  Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+
+class Viewer(QWidget):
+    """Arrow keys move through the current results, Escape goes back, B / N / 0 label the photo."""
+
+    back = Signal()
+    step = Signal(int)  # -1 previous, +1 next
+    label_requested = Signal(list, object)  # ids, "bird" | "not-bird" | None
+
+    def __init__(self, library: Library, runner: TaskRunner) -> None:
+        super().__init__()
+        self.library = library
+        self.runner = runner
+        self.photo_id: int | None = None
+        self.info: dict[str, Any] = {}
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.image = ImageLabel()
+        self.panel = QWidget()
+        self.panel.setFixedWidth(300)
+        form = QFormLayout(self.panel)
+        self.fields: dict[str, QLabel] = {}
+        for key, title in (("name", "File"), ("taken", "Taken"), ("camera", "Camera"), ("size", "Size"),
+                           ("folder", "Folder"), ("bird", "Bird model"), ("user", "Your label"),
+                           ("labels", "Sees"), ("hint", "")):
+            lab = QLabel()
+            lab.setWordWrap(True)
+            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.fields[key] = lab
+            form.addRow(title, lab)
+        self.fields["hint"].setText("B bird \u00b7 N not bird \u00b7 0 clear\n\u2190 \u2192 move \u00b7 Esc back")
+        row = QHBoxLayout()
+        row.addWidget(self.image, 1)
+        row.addWidget(self.panel)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(row)
+
+    def show_photo(self, photo_id: int) -> None:
+        self.photo_id = photo_id
+        self.image.set_image(None, "loading\u2026")
+        side = max(self.image.width(), self.image.height(), 800)
+        self.runner.run(_load, self.library, photo_id, side,
+                        on_done=lambda result, pid=photo_id: self._loaded(pid, result))
+
+    def refresh_info(self) -> None:
+        if self.photo_id is not None:
+            self.runner.run(catalogue.info, self.library, self.photo_id,
+                            on_done=lambda info, pid=self.photo_id: self._info(pid, info))
+
+    def _loaded(self, photo_id: int, result: tuple[dict[str, Any], QImage | None, str | None]) -> None:
+        if photo_id != self.photo_id:
+            return  # the user has moved on
+        info, image, error = result
+        self.image.set_image(QPixmap.fromImage(image) if image is not None else None,
+                             f"cannot show this file: {error}" if error else "")
+        self._info(photo_id, info)
+
+    def _info(self, photo_id: int, info: dict[str, Any]) -> None:
+        if photo_id != self.photo_id:
+            return
+        self.info = info
+        f = self.fields
+        f["name"].setText(Path(info["path"]).name)
+        f["taken"].setText(info["taken_at"].replace("T", " ") if info["taken_at"] else "unknown")
+        camera = " ".join(x for x in (info["camera_make"], info["camera_model"]) if x)
+        f["camera"].setText(camera or "unknown")
+        size = f"{info['width']} \u00d7 {info['height']}" if info["width"] else "?"
+        f["size"].setText(f"{size}, {info['size'] / 2**20:.1f} MB")
+        f["folder"].setText(str(Path(info["path"]).parent))
+        if info["bird"] is None:
+            f["bird"].setText("not scored yet")
+        else:
+            verdict = "bird" if info["is_bird"] else "not a bird"
+            f["bird"].setText(f"bird {info['bird']:.0%} \u2192 {verdict}")
+        f["user"].setText({"bird": "bird", "not-bird": "not bird"}.get(info["user_label"] or "", "none"))
+        words = [f"{w} {p:.0%}" for w, p in info["labels"].items() if p >= 0.1][:8]
+        f["labels"].setText(", ".join(words) or "nothing recognised")
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        if key == Qt.Key.Key_Escape:
+            self.back.emit()
+        elif key in (Qt.Key.Key_Right, Qt.Key.Key_Space):
+            self.step.emit(1)
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Backspace):
+            self.step.emit(-1)
+        elif key in (Qt.Key.Key_B, Qt.Key.Key_N, Qt.Key.Key_0) and self.photo_id is not None:
+            label = {Qt.Key.Key_B: "bird", Qt.Key.Key_N: "not-bird", Qt.Key.Key_0: None}[Qt.Key(key)]
+            self.label_requested.emit([self.photo_id], label)
+        else:
+            super().keyPressEvent(event)

@@ -1,0 +1,131 @@
+"""The app's one background-work primitive: run a function or a generator off the GUI thread.
+
+Everything slow (indexing and watching, loading the models, thumbnails, searching, training, re-scoring) goes
+through ``Task``. A task wraps either a plain function (its return value is the result) or a generator, which
+is the core's shape of long work: each value it yields is a progress record, emitted as ``progress``.
+Signals are delivered on the main thread (queued connections), so slots may touch widgets; the worker never
+does ("never touch the UI from a worker"). A generator task pauses by not being pulled and is cancelled by
+closing it, which runs its ``finally`` (the core commits or rolls back there).
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import traceback
+from collections.abc import Callable, Generator
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+
+class TaskSignals(QObject):
+    progress = Signal(object)
+    finished = Signal(object)  # the function's return value, or the generator's return value
+    failed = Signal(str, str)  # message, traceback
+    cancelled = Signal()
+    ended = Signal()  # after any of finished / failed / cancelled
+
+
+class Task(QRunnable):
+    """One unit of background work. Create with a callable returning a value or a generator."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # the Python object owns it; it must outlive run() for signals
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.name = name or getattr(fn, "__name__", "task")
+        self.signals = TaskSignals()
+        self._cancel = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self.done = threading.Event()
+
+    # control (called from the GUI thread)
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._resume.set()
+
+    def pause(self) -> None:
+        self._resume.clear()
+
+    def resume(self) -> None:
+        self._resume.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self) -> None:  # on a pool thread
+        try:
+            result = self.fn(*self.args, **self.kwargs)
+            if inspect.isgenerator(result):
+                result = self._drive(result)
+            if self._cancel.is_set():
+                self.signals.cancelled.emit()
+            else:
+                self.signals.finished.emit(result)
+        except Exception as e:  # reported to the GUI, never raised into Qt
+            self.signals.failed.emit(f"{type(e).__name__}: {e}", traceback.format_exc())
+        finally:
+            self.done.set()
+            self.signals.ended.emit()
+
+    def _drive(self, gen: Generator[Any, None, Any]) -> Any:
+        try:
+            while True:
+                self._resume.wait()
+                if self._cancel.is_set():
+                    return None
+                try:
+                    item = next(gen)
+                except StopIteration as stop:
+                    return stop.value
+                self.signals.progress.emit(item)
+        finally:
+            gen.close()  # runs the generator's finally: what is done is committed
+
+
+class TaskRunner(QObject):
+    """Owns the thread pools and keeps running tasks alive until they end."""
+
+    def __init__(self, parent: QObject | None = None, threads: int = 4) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(threads)
+        self.long_pool = QThreadPool(self)  # long jobs (indexing, training) never starve quick ones
+        self.long_pool.setMaxThreadCount(4)
+        self._running: set[Task] = set()
+
+    def start(self, task: Task, long: bool = False) -> Task:
+        self._running.add(task)
+        task.signals.ended.connect(lambda t=task: self._running.discard(t))
+        (self.long_pool if long else self.pool).start(task)
+        return task
+
+    def run(self, fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], None] | None = None,
+            on_progress: Callable[[Any], None] | None = None,
+            on_error: Callable[[str, str], None] | None = None, long: bool = False, **kwargs: Any) -> Task:
+        task = Task(fn, *args, **kwargs)
+        if on_done:
+            task.signals.finished.connect(on_done)
+        if on_progress:
+            task.signals.progress.connect(on_progress)
+        if on_error:
+            task.signals.failed.connect(on_error)
+        return self.start(task, long=long)
+
+    @property
+    def running(self) -> set[Task]:
+        return set(self._running)
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        """Cancel everything and wait for the workers to finish their ``finally`` blocks."""
+        for t in list(self._running):
+            t.cancel()
+        ok = self.long_pool.waitForDone(timeout_ms)
+        return self.pool.waitForDone(timeout_ms) and ok
