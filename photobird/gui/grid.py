@@ -36,8 +36,9 @@ BIRD_COLOR = QColor(46, 160, 67)
 NOT_BIRD_COLOR = QColor(207, 34, 46)
 
 
-def _load_batch(library: Library, ids: list[int], want_thumbs: bool) -> dict[int, tuple[Any, QImage | None]]:
-    """Runs on a worker thread: briefs from the catalogue, thumbnails decoded into QImages."""
+def _load_batch(library: Library, ids: list[int], want_thumbs: bool, side: int) -> dict[int, tuple[Any, QImage | None]]:
+    """Runs on a worker thread: briefs from the catalogue, thumbnails decoded into QImages already scaled to
+    the cell, so painting a cell is a plain copy (smooth scaling on the GUI thread would stall scrolling)."""
     briefs = catalogue.briefs(library, ids)
     out: dict[int, tuple[Any, QImage | None]] = {}
     for pid in ids:
@@ -49,6 +50,9 @@ def _load_batch(library: Library, ids: list[int], want_thumbs: bool) -> dict[int
                 image = QImage(str(path))
                 if image.isNull():
                     image = None
+                elif max(image.width(), image.height()) != side:
+                    image = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                         Qt.TransformationMode.SmoothTransformation)
         out[pid] = (b, image)
     return out
 
@@ -71,6 +75,7 @@ class PhotoGridModel(QAbstractListModel):
         self._wanted: list[int] = []
         self._in_flight: set[int] = set()
         self._generation = 0
+        self.thumb_side = 164
         self._flush = QTimer(self)
         self._flush.setSingleShot(True)
         self._flush.setInterval(15)
@@ -84,7 +89,7 @@ class PhotoGridModel(QAbstractListModel):
         self.scores = [h[1] for h in hits]
         self._row_of = {pid: i for i, pid in enumerate(self.ids)}
         self._wanted.clear()
-        self._generation += 1
+        self._in_flight.clear()
         self.endResetModel()
 
     def refresh(self, ids: list[int] | None = None) -> None:
@@ -99,6 +104,16 @@ class PhotoGridModel(QAbstractListModel):
             if row is not None:
                 idx = self.index(row)
                 self.dataChanged.emit(idx, idx)
+
+    def set_thumb_side(self, side: int) -> None:
+        """New cell size: thumbnails are re-made at that size (in the background) as cells are shown."""
+        if side != self.thumb_side:
+            self.thumb_side = side
+            self.pixmaps.clear()
+            self._generation += 1
+            self._in_flight.clear()
+            if self.ids:
+                self.dataChanged.emit(self.index(0), self.index(len(self.ids) - 1))
 
     def row_of(self, photo_id: int) -> int | None:
         return self._row_of.get(photo_id)
@@ -156,7 +171,7 @@ class PhotoGridModel(QAbstractListModel):
         if not ids:
             return
         generation = self._generation
-        self.runner.run(_load_batch, self.library, ids, True,
+        self.runner.run(_load_batch, self.library, ids, True, self.thumb_side,
                         on_done=lambda result, g=generation: self._loaded(result, g),
                         on_error=lambda msg, tb, ids=ids: self._in_flight.difference_update(ids))
 
@@ -166,7 +181,7 @@ class PhotoGridModel(QAbstractListModel):
             self._in_flight.discard(pid)
             if brief is not None:
                 self.briefs[pid] = brief
-            if image is not None:
+            if image is not None and generation == self._generation:
                 self.pixmaps[pid] = QPixmap.fromImage(image)  # QPixmap only ever on the GUI thread
             row = self._row_of.get(pid)
             if row is not None:
@@ -198,11 +213,11 @@ class PhotoDelegate(QStyledItemDelegate):
         pm = index.data(Qt.ItemDataRole.DecorationRole)
         inner = r.adjusted(4, 4, -4, -4)
         if isinstance(pm, QPixmap) and not pm.isNull():
-            scaled = pm.scaled(inner.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                               Qt.TransformationMode.SmoothTransformation)
-            x = inner.x() + (inner.width() - scaled.width()) // 2
-            y = inner.y() + (inner.height() - scaled.height()) // 2
-            painter.drawPixmap(x, y, scaled)
+            if pm.width() > inner.width() or pm.height() > inner.height():  # (only until the re-made one arrives)
+                pm = pm.scaled(inner.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            x = inner.x() + (inner.width() - pm.width()) // 2
+            y = inner.y() + (inner.height() - pm.height()) // 2
+            painter.drawPixmap(x, y, pm)
         else:
             painter.setPen(pal.mid().color())
             painter.drawRect(inner.adjusted(10, 10, -10, -10))
@@ -262,6 +277,9 @@ class PhotoGrid(QListView):
 
     def set_cell_size(self, px: int) -> None:
         self.delegate.cell = px
+        model = self.model()
+        if isinstance(model, PhotoGridModel):
+            model.set_thumb_side(px - 14)  # the delegate's margins
         self.setGridSize(QSize(px + 4, px + 4))
         self.verticalScrollBar().setSingleStep(max(20, px // 4))
         self.scheduleDelayedItemsLayout()

@@ -1,0 +1,165 @@
+"""The real window, driven like a user would: add a folder, search, correct, restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QFileDialog
+
+from photobird.gui.grid import BRIEF_ROLE, ID_ROLE, NOT_BIRD_COLOR
+from photobird.gui.main_window import MainWindow
+from photobird.library import catalogue
+from photobird.library.search import search
+from tests.library.conftest import copy_real
+
+TIMEOUT = 180_000
+
+
+def open_window(qtbot, library, settings) -> MainWindow:
+    win = MainWindow(library, device="cpu", settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.models is not None, timeout=TIMEOUT)
+    return win
+
+
+def wait_up_to_date(qtbot, win: MainWindow) -> None:
+    qtbot.waitUntil(lambda: win.status_text.text().startswith("Up to date"), timeout=TIMEOUT)
+
+
+def grid_ids(win: MainWindow) -> list[int]:
+    return list(win.model.ids)
+
+
+def test_add_folder_search_label_restart(qtbot, tmp_path: Path, library, settings, monkeypatch) -> None:
+    photos = tmp_path / "photos"
+    copy_real(photos, 4, 10)
+    win = open_window(qtbot, library, settings)
+    wait_up_to_date(qtbot, win)
+    qtbot.waitUntil(win.banner.isVisible, timeout=10_000)  # no folders yet: it offers to add one
+
+    # add the folder the way a user does: the + button and the folder dialog
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(photos)))
+    add_button = next(b for b in win.findChildren(type(win.remove_btn)) if b.text() == "+")
+    qtbot.mouseClick(add_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.folder_list.count() == 1, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: catalogue.stats(library).indexed == 14, timeout=TIMEOUT)
+    wait_up_to_date(qtbot, win)
+    assert "(14)" in win.folder_list.item(0).text()
+    qtbot.waitUntil(lambda: not win.banner.isVisible(), timeout=10_000)
+
+    # search as you type
+    win.search_box.clear()
+    qtbot.keyClicks(win.search_box, "bird")
+    expected = [h.photo_id for h in search(library, "bird")]
+    assert expected, "the models found no bird among the real photos"
+    qtbot.waitUntil(lambda: grid_ids(win) == expected, timeout=10_000)
+    assert win.result_count.text().startswith(str(len(expected)))
+
+    # N on the first photo: saved at once, and its badge shows it
+    first = win.model.index(0)
+    pid = first.data(ID_ROLE)
+    win.grid.setFocus()
+    win.grid.selectionModel().setCurrentIndex(first, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    qtbot.keyClick(win.grid, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: catalogue.info(library, pid)["user_label"] == "not-bird", timeout=10_000)
+    qtbot.waitUntil(lambda: (first.data(BRIEF_ROLE) or None) is not None
+                    and first.data(BRIEF_ROLE).user_label == "not-bird", timeout=10_000)
+    qtbot.waitUntil(lambda: has_color_near(win, first, NOT_BIRD_COLOR), timeout=10_000)
+    # the user's "not bird" wins over the model: the photo leaves a fresh "bird" search
+    assert pid not in [h.photo_id for h in search(library, "bird")]
+
+    # restart: the label is still there
+    win.close()
+    win2 = open_window(qtbot, library, settings)
+    assert win2.search_box.text() == "bird"  # the last search is remembered
+    win2.search_box.setText("")
+    qtbot.waitUntil(lambda: pid in grid_ids(win2), timeout=10_000)
+    row = win2.model.row_of(pid)
+    idx = win2.model.index(row)
+    qtbot.waitUntil(lambda: idx.data(BRIEF_ROLE) is not None, timeout=10_000)
+    assert idx.data(BRIEF_ROLE).user_label == "not-bird"
+    win2.close()
+
+
+def has_color_near(win: MainWindow, index, color: QColor) -> bool:
+    """Render the grid and look for the badge colour inside the cell."""
+    win.grid.scrollTo(index)
+    rect = win.grid.visualRect(index)
+    image = win.grid.viewport().grab(rect).toImage()
+    for y in range(0, image.height(), 2):
+        for x in range(0, image.width(), 2):
+            c = image.pixelColor(x, y)
+            if abs(c.red() - color.red()) < 12 and abs(c.green() - color.green()) < 12 \
+                    and abs(c.blue() - color.blue()) < 12:
+                return True
+    return False
+
+
+def test_viewer_keys(qtbot, tmp_path: Path, library, settings) -> None:
+    photos = tmp_path / "photos"
+    copy_real(photos, 1, 3)
+    from photobird.library import scan
+
+    scan.add_folder(library, photos)
+    win = open_window(qtbot, library, settings)
+    wait_up_to_date(qtbot, win)
+    qtbot.waitUntil(lambda: len(win.model.ids) == 4, timeout=10_000)
+    first = win.model.ids[0]
+    win.open_viewer(first)
+    qtbot.waitUntil(lambda: win.viewer.info.get("id") == first, timeout=10_000)
+    assert "%" in win.viewer.fields["bird"].text()
+    qtbot.keyClick(win.viewer, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: win.viewer.info.get("id") == win.model.ids[1], timeout=10_000)
+    qtbot.keyClick(win.viewer, Qt.Key.Key_B)
+    qtbot.waitUntil(lambda: catalogue.info(library, win.model.ids[1])["user_label"] == "bird", timeout=10_000)
+    qtbot.waitUntil(lambda: win.viewer.fields["user"].text() == "bird", timeout=10_000)
+    qtbot.keyClick(win.viewer, Qt.Key.Key_0)
+    qtbot.waitUntil(lambda: catalogue.info(library, win.model.ids[1])["user_label"] is None, timeout=10_000)
+    qtbot.keyClick(win.viewer, Qt.Key.Key_Escape)
+    assert win.stack.currentWidget() is win.grid
+    win.close()
+
+
+def test_first_run_opens_on_the_sample_photos(qtbot, library, settings) -> None:
+    from photobird import config
+    from photobird.gui.app import first_run
+
+    assert first_run(library) is True
+    assert first_run(library) is False  # only once
+    win = open_window(qtbot, library, settings)
+    wait_up_to_date(qtbot, win)
+    n = len([p for p in config.sample_photos_dir().iterdir() if p.suffix.lower() in (".jpg", ".webp")])
+    qtbot.waitUntil(lambda: len(win.model.ids) == n, timeout=TIMEOUT)
+    assert win.folder_list.item(0).text().startswith("Sample photos")
+    assert win.banner.isVisible()  # still offering to add the user's own folder
+    win.close()
+
+
+def test_window_opens_without_loading_torch() -> None:
+    """The window is usable before the models load: nothing on the way to it imports torch (which alone
+    takes seconds); the models load on a worker thread."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys, threading, time, tempfile; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "t = time.perf_counter()\n"
+        "import photobird.gui.main_window as mw\n"
+        "from photobird.gui.app import make_app\n"
+        "from photobird.library.store import Library\n"
+        "gate = threading.Event()\n"
+        "real = mw._load_models\n"
+        "mw._load_models = lambda device: (gate.wait(), real(device))[1]\n"
+        "app = make_app([])\n"
+        "w = mw.MainWindow(Library(tempfile.mkdtemp()), device='cpu', start_indexing=False)\n"
+        "w.show(); app.processEvents()\n"
+        "print(round(time.perf_counter() - t, 2), 'torch' in sys.modules, w.isVisible())\n"
+        "gate.set(); w.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    seconds, torch_loaded, visible = float(out[0]), out[1] == "True", out[2] == "True"
+    assert visible and not torch_loaded
+    print(f"window shown after {seconds:.2f} s, before torch was imported")
