@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from photobird.media.decode import IMAGE_EXTENSIONS, DecodeError, decode
-from photobird.models.runner import Models, Prepared
+from photobird.models.runner import Models, Prepared, SeedScorer
 
 
 @dataclass
@@ -28,8 +28,12 @@ class Classified:
         if self.error is not None:
             return {"path": self.path, "error": self.error}
         labels = dict(list((self.labels or {}).items())[:top])
-        return {"path": self.path, "bird": round(float(self.bird or 0.0), 6), "is_bird": bool(self.is_bird),
-                "labels": labels}
+        return {
+            "path": self.path,
+            "bird": round(float(self.bird or 0.0), 6),
+            "is_bird": bool(self.is_bird),
+            "labels": labels,
+        }
 
 
 def expand(paths: Iterable[str | Path]) -> Iterator[Path]:
@@ -53,22 +57,30 @@ def _prepare(models: Models, path: Path) -> Prepared | str:
         return str(e)
 
 
-def classify(paths: Iterable[str | Path], models: Models, batch_size: int = 32,
-             workers: int | None = None) -> Iterator[Classified]:
+def classify(
+    paths: Iterable[str | Path],
+    models: Models,
+    batch_size: int = 32,
+    workers: int | None = None,
+    seed: SeedScorer | None = None,
+) -> Iterator[Classified]:
+    """Classify files in input order. With ``seed``, the bird verdict comes from the article's network."""
     workers = workers or max(1, min(4, os.cpu_count() or 1))
-    threshold = models.threshold
+    threshold = seed.threshold if seed else models.threshold
     vocab = models.vocabulary
     with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
         pending: list[tuple[Path, Future]] = []
 
         def flush(items: list[tuple[Path, Future]]) -> Iterator[Classified]:
             ready = [(p, f.result()) for p, f in items]
-            ok = [(p, r) for p, r in ready if isinstance(r, Prepared)]
-            analyses = iter(models.analyze([r for _, r in ok]))
+            ok = [r for _, r in ready if isinstance(r, Prepared)]
+            analyses = iter(models.analyze(ok))
+            seed_scores = iter(seed.score(ok) if seed and ok else [])
             for p, r in ready:
                 if isinstance(r, Prepared):
                     a = next(analyses)
-                    yield Classified(str(p), a.bird, a.bird >= threshold, vocab.shown_labels(a.labels))
+                    bird = float(next(seed_scores)) if seed else a.bird
+                    yield Classified(str(p), bird, bird >= threshold, vocab.shown_labels(a.labels))
                 else:
                     yield Classified(str(p), error=r)
 

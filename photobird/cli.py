@@ -31,15 +31,16 @@ def _print_json(obj: object) -> None:
 def cmd_classify(args: argparse.Namespace) -> int:
     from photobird.classify import classify
     from photobird.models.files import ModelFileError
-    from photobird.models.runner import Models
+    from photobird.models.runner import Models, SeedScorer
 
     try:
         models = Models(device=args.device)
+        seed = SeedScorer(models.device) if args.model == "seed" else None
     except ModelFileError as e:
         print(f"photobird: {e}", file=sys.stderr)
         return 2
     classified = 0
-    for result in classify(args.files, models, batch_size=args.batch_size):
+    for result in classify(args.files, models, batch_size=args.batch_size, seed=seed):
         if result.error is None:
             classified += 1
         if args.json:
@@ -105,8 +106,7 @@ def cmd_folders(args: argparse.Namespace) -> int:
             print("no watched folders (add one with: photobird folders add DIR)")
         for f in folders if not args.json else []:
             missing = "" if f.exists else "  (not found)"
-            print(f"{f.path}  {f.photos} photos, {f.indexed} indexed, {f.failed} failed, "
-                  f"{f.pending} pending{missing}")
+            print(f"{f.path}  {f.photos} photos, {f.indexed} indexed, {f.failed} failed, {f.pending} pending{missing}")
     return 0
 
 
@@ -126,8 +126,9 @@ class _Bar:
             width = 30
             filled = int(width * p.done / p.total)
             name = os.path.basename(os.fsdecode(p.current or ""))[:30]
-            line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} "
-                    f"{p.rate:.1f}/s  {p.failed} failed  {name}")
+            line = (
+                f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} {p.rate:.1f}/s  {p.failed} failed  {name}"
+            )
         elif p.phase == "watching":
             line = "watching for changes (Ctrl-C to stop)"
         else:
@@ -171,8 +172,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(summary.as_dict())
         else:
-            print(f"indexed {summary.indexed}, unchanged {summary.unchanged}, removed {summary.removed}, "
-                  f"failed {summary.failed} (see: photobird errors), {summary.seconds:.1f} s")
+            print(
+                f"indexed {summary.indexed}, unchanged {summary.unchanged}, removed {summary.removed}, "
+                f"failed {summary.failed} (see: photobird errors), {summary.seconds:.1f} s"
+            )
     return 0
 
 
@@ -275,12 +278,142 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_table(result) -> None:
+    """The article's table: the current and the new model on the same held-out photos."""
+    b, a = result.before, result.after
+    ev = result.evaluation
+    print(
+        f"held-out photos: {len(ev.hashes)} ({result.mode}); "
+        f"{int(ev.is_bird.sum())} birds, {int((~ev.is_bird).sum())} not birds"
+    )
+    print(f"{'':22}{'current (' + result.before_version + ')':>28}{'new (' + result.version + ')':>22}")
+    rows = [
+        ("true positives", b.tp, a.tp),
+        ("false negatives", b.fn, a.fn),
+        ("false positives", b.fp, a.fp),
+        ("true negatives", b.tn, a.tn),
+    ]
+    for name, x, y in rows:
+        print(f"{name:22}{x:>28}{y:>22}")
+    print(f"{'precision':22}{b.precision:>28.1%}{a.precision:>22.1%}")
+    print(f"{'recall':22}{b.recall:>28.1%}{a.recall:>22.1%}")
+    print(f"{'threshold':22}{ev.before_threshold:>28.3f}{ev.after_threshold:>22.3f}")
+    print(result.verdict)
+
+
+@command("train")
+def cmd_train(args: argparse.Namespace) -> int:
+    from photobird.learn import train as train_mod
+    from photobird.library import versions
+
+    lib = _library(args)
+    models = _models(args)
+    config = (
+        train_mod.TrainConfig(recipe=train_mod.head_mod.HeadRecipe(epochs=args.epochs))
+        if args.epochs
+        else train_mod.TrainConfig()
+    )
+    gen = train_mod.train_steps(lib, models, config)
+    bar = _Bar()
+    try:
+        while True:
+            p = next(gen)
+            if args.progress:
+                print(
+                    json.dumps({"phase": p.phase, "fit": p.fit, "done": p.done, "total": p.total, "loss": p.loss}),
+                    file=sys.stderr,
+                    flush=True,
+                )
+            elif bar.enabled and time.monotonic() - bar.last > 0.1:
+                bar.last = time.monotonic()
+                loss = f" loss {p.loss:.4f}" if p.loss is not None else ""
+                bar.stream.write(f"\r\033[K{p.phase} {p.fit} {p.done}/{p.total}{loss} {p.message}")
+                bar.stream.flush()
+    except StopIteration as stop:
+        result = stop.value
+    except train_mod.NotEnoughLabels as e:
+        bar.done()
+        if args.json:
+            _print_json({"error": str(e)})
+        else:
+            print(f"photobird: {e}", file=sys.stderr)
+        return 4
+    except KeyboardInterrupt:
+        gen.close()
+        bar.done()
+        print("photobird: training cancelled; the active model is unchanged", file=sys.stderr)
+        return 130
+    bar.done()
+    if args.keep:
+        versions.activate(lib, models, versions.get_version(lib, result.version_id))
+    if args.json:
+        out = result.as_json()
+        out["kept"] = bool(args.keep)
+        _print_json(out)
+    else:
+        _print_table(result)
+        if args.keep:
+            print(f"{result.version} is now the active model; the library was re-scored.")
+        else:
+            print(f"Saved as {result.version} (not active). Keep it with: photobird models use {result.version}")
+    return 0
+
+
+@command("models")
+def cmd_models(args: argparse.Namespace) -> int:
+    from photobird.library import versions
+
+    lib = _library(args)
+    if args.action == "use":
+        models = _models(args)
+        versions.ensure_shipped(lib, models)
+        try:
+            version = versions.get_version(lib, args.version)
+            n = versions.activate(lib, models, version)
+        except (versions.VersionError, Exception) as e:
+            print(f"photobird: {e}", file=sys.stderr)
+            return 2
+        print(f"{version.name} is now the active bird model ({n} photos re-scored)")
+        return 0
+    rows = versions.list_versions(lib)
+    for v in rows:
+        m = (v.info or {}).get("metrics", {})
+        after = m.get("after") or {}
+        entry = {
+            "version": v.name,
+            "id": v.id,
+            "active": v.active,
+            "threshold": v.threshold,
+            "created": v.created_at.isoformat(timespec="seconds"),
+            "held_out": m.get("held_out"),
+            "precision": after.get("precision"),
+            "recall": after.get("recall"),
+        }
+        if args.json:
+            _print_json(entry)
+        else:
+            star = "*" if v.active else " "
+            pr = (
+                f"precision {after['precision']:.1%} recall {after['recall']:.1%} on {m.get('held_out')} held out"
+                if after
+                else "shipped"
+            )
+            print(f"{star} {v.name:28} {entry['created']}  threshold {v.threshold:.3f}  {pr}")
+    if not rows and not args.json:
+        print("no model versions yet (the shipped one is registered on first index)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="photobird", description="Find what is in your photos, offline. With no command, opens the app."
     )
-    parser.add_argument("--library", type=Path, default=None,
-                        help="library folder (default: $PHOTOBIRD_LIBRARY, else the platform's data folder)")
+    parser.add_argument(
+        "--library",
+        type=Path,
+        default=None,
+        help="library folder (default: $PHOTOBIRD_LIBRARY, else the platform's data folder)",
+    )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: $PHOTOBIRD_DEVICE, else auto)")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("gui", help="open the desktop app (the default with no command)")
@@ -289,6 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", help="image files (folders are searched for images)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--model",
+        choices=["shipped", "seed"],
+        default="shipped",
+        help="bird model: PhotoBird's (default) or the article's network, for comparison",
+    )
 
     p = sub.add_parser("folders", help="watched folders")
     fsub = p.add_subparsers(dest="action", required=True)
@@ -321,6 +460,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="library statistics")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("train", help="retrain the bird model on your labelled photos")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--keep", action="store_true", help="make the new model active (re-scores the library)")
+    p.add_argument("--progress", action="store_true", help="one JSON progress line per step on stderr")
+    p.add_argument("--epochs", type=int, default=None, help=argparse.SUPPRESS)
+
+    p = sub.add_parser("models", help="bird model versions")
+    msub = p.add_subparsers(dest="action", required=True)
+    ml = msub.add_parser("list", help="all versions, the active one starred")
+    ml.add_argument("--json", action="store_true")
+    mu = msub.add_parser("use", help="make a version active (re-scores the library)")
+    mu.add_argument("version", help="name (v1, shipped-...) or id")
     return parser
 
 

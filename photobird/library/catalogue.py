@@ -74,12 +74,24 @@ def briefs(library: Library, ids: Iterable[int]) -> dict[int, PhotoBrief]:
         model = _active_model(s)
         for i in range(0, len(ids), 900):
             chunk = ids[i : i + 900]
-            q = (select(Photo.id, Photo.path, Photo.content_hash, Photo.state, BirdScore.score, UserLabel.label,
-                        Photo.taken_at, Photo.width, Photo.height)
-                 .outerjoin(BirdScore, (BirdScore.photo_id == Photo.id)
-                            & (BirdScore.model_id == (model.id if model else -1)))
-                 .outerjoin(UserLabel, UserLabel.content_hash == Photo.content_hash)
-                 .where(Photo.id.in_(chunk)))
+            q = (
+                select(
+                    Photo.id,
+                    Photo.path,
+                    Photo.content_hash,
+                    Photo.state,
+                    BirdScore.score,
+                    UserLabel.label,
+                    Photo.taken_at,
+                    Photo.width,
+                    Photo.height,
+                )
+                .outerjoin(
+                    BirdScore, (BirdScore.photo_id == Photo.id) & (BirdScore.model_id == (model.id if model else -1))
+                )
+                .outerjoin(UserLabel, UserLabel.content_hash == Photo.content_hash)
+                .where(Photo.id.in_(chunk))
+            )
             for pid, path, h, state, score, label, taken, w, hgt in s.execute(q):
                 verdict = None if score is None or model is None else score >= model.threshold
                 out[pid] = PhotoBrief(pid, path, h, state, score, verdict, label, taken, w, hgt)
@@ -90,9 +102,12 @@ def labels_of(library: Library, photo_id: int, min_p: float = 0.0, shown_only: b
     """The searchable words of a photo, most probable first; by default only those worth showing (class
     names and headwords, not every WordNet synonym, which search still finds)."""
     with library.session() as s:
-        rows = s.execute(select(Word.word, PhotoLabel.p).join(Word, Word.id == PhotoLabel.word_id)
-                         .where(PhotoLabel.photo_id == photo_id, PhotoLabel.p >= min_p)
-                         .order_by(PhotoLabel.p.desc(), Word.word)).all()
+        rows = s.execute(
+            select(Word.word, PhotoLabel.p)
+            .join(Word, Word.id == PhotoLabel.word_id)
+            .where(PhotoLabel.photo_id == photo_id, PhotoLabel.p >= min_p)
+            .order_by(PhotoLabel.p.desc(), Word.word)
+        ).all()
     vocab = load_vocabulary()
     return {w: round(p, 4) for w, p in rows if not shown_only or vocab.is_shown(w)}
 
@@ -105,10 +120,14 @@ def info(library: Library, photo_id: int) -> dict[str, Any]:
             raise CatalogueError(f"no photo with id {photo_id}")
         folder = s.get(Folder, p.folder_id)
         model = _active_model(s)
-        score = s.scalar(select(BirdScore.score).where(BirdScore.photo_id == p.id,
-                                                       BirdScore.model_id == (model.id if model else -1)))
-        label = s.scalar(select(UserLabel.label).where(UserLabel.content_hash == p.content_hash)) \
-            if p.content_hash else None
+        score = s.scalar(
+            select(BirdScore.score).where(BirdScore.photo_id == p.id, BirdScore.model_id == (model.id if model else -1))
+        )
+        label = (
+            s.scalar(select(UserLabel.label).where(UserLabel.content_hash == p.content_hash))
+            if p.content_hash
+            else None
+        )
     return {
         "id": p.id,
         "path": p.path,
@@ -131,7 +150,8 @@ def info(library: Library, photo_id: int) -> dict[str, Any]:
         "is_bird": None if score is None or model is None else bool(score >= model.threshold),
         "model": {"version": model.name, "threshold": model.threshold} if model else None,
         "labels": labels_of(library, p.id),
-        "thumbnail": str(library.thumb_path(p.content_hash)) if p.content_hash and p.state == PhotoState.INDEXED
+        "thumbnail": str(library.thumb_path(p.content_hash))
+        if p.content_hash and p.state == PhotoState.INDEXED
         else None,
     }
 
@@ -165,9 +185,13 @@ def set_user_label(library: Library, photo_ids: Iterable[int], label: str | None
             if label is None:
                 s.execute(delete(UserLabel).where(UserLabel.content_hash == h))
             else:
-                s.execute(sqlite_insert(UserLabel).values(content_hash=h, label=label, updated_at=utcnow())
-                          .on_conflict_do_update(index_elements=["content_hash"],
-                                                 set_={"label": label, "updated_at": utcnow()}))
+                s.execute(
+                    sqlite_insert(UserLabel)
+                    .values(content_hash=h, label=label, updated_at=utcnow())
+                    .on_conflict_do_update(
+                        index_elements=["content_hash"], set_={"label": label, "updated_at": utcnow()}
+                    )
+                )
             n += 1
     return n
 
@@ -180,8 +204,12 @@ def user_labels(library: Library) -> dict[str, str]:
 
 def errors(library: Library) -> list[tuple[str, str]]:
     with library.session() as s:
-        return [(p, e or "unknown error") for p, e in s.execute(
-            select(Photo.path, Photo.error).where(Photo.state == PhotoState.FAILED).order_by(Photo.path))]
+        return [
+            (p, e or "unknown error")
+            for p, e in s.execute(
+                select(Photo.path, Photo.error).where(Photo.state == PhotoState.FAILED).order_by(Photo.path)
+            )
+        ]
 
 
 def label_counts(library: Library, limit: int = 40, min_p: float = LABEL_THRESHOLD) -> list[tuple[str, int]]:
@@ -192,7 +220,8 @@ def label_counts(library: Library, limit: int = 40, min_p: float = LABEL_THRESHO
             select(Word.word, func.count(PhotoLabel.photo_id).label("n"))
             .join(PhotoLabel, PhotoLabel.word_id == Word.id)
             .where(PhotoLabel.p >= min_p)
-            .group_by(Word.id).order_by(func.count(PhotoLabel.photo_id).desc(), Word.word)
+            .group_by(Word.id)
+            .order_by(func.count(PhotoLabel.photo_id).desc(), Word.word)
         ).all()
     return [(w, n) for w, n in rows if vocab.is_shown(w)][:limit]
 

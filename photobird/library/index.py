@@ -42,7 +42,7 @@ from photobird.library.schema import (
     utcnow,
 )
 from photobird.library.store import Library
-from photobird.media.decode import DecodeError, Decoded, decode
+from photobird.media.decode import Decoded, DecodeError, decode
 from photobird.media.thumbs import make_thumbnail, write_atomic
 from photobird.models.runner import Analysis, Models, Prepared
 
@@ -71,8 +71,14 @@ class IndexSummary:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"indexed": self.indexed, "unchanged": self.unchanged, "removed": self.removed,
-                "failed": self.failed, "relinked": self.relinked, "seconds": round(self.seconds, 2)}
+        return {
+            "indexed": self.indexed,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": self.failed,
+            "relinked": self.relinked,
+            "seconds": round(self.seconds, 2),
+        }
 
 
 @dataclass
@@ -111,8 +117,13 @@ def read_one(job: Job, library: Library, prepare: Callable[[Any], Prepared], kno
     except OSError as e:
         return Outcome(job, "failed", error=f"cannot be read: {e.strerror or e}")
     if after.st_size != len(data) or after.st_mtime_ns != st.st_mtime_ns:
-        return Outcome(job, "failed", error="file was still being written; it will be indexed once complete",
-                       size=after.st_size, mtime_ns=after.st_mtime_ns)
+        return Outcome(
+            job,
+            "failed",
+            error="file was still being written; it will be indexed once complete",
+            size=after.st_size,
+            mtime_ns=after.st_mtime_ns,
+        )
     digest = hashlib.sha256(data).hexdigest()
     common = {"content_hash": digest, "size": len(data), "mtime_ns": st.st_mtime_ns}
     if not data:
@@ -170,13 +181,24 @@ class _Writer:
             for outcome, analysis in rows:
                 job = outcome.job
                 if outcome.kind == "gone":
-                    s.execute(update(Photo).where(Photo.id == job.photo_id).values(
-                        state=PhotoState.MISSING, missing_since=now))
+                    s.execute(
+                        update(Photo)
+                        .where(Photo.id == job.photo_id)
+                        .values(state=PhotoState.MISSING, missing_since=now)
+                    )
                 elif outcome.kind == "failed":
-                    s.execute(update(Photo).where(Photo.id == job.photo_id).values(
-                        state=PhotoState.FAILED, error=outcome.error, content_hash=outcome.content_hash,
-                        size=outcome.size or job.size, mtime_ns=outcome.mtime_ns or job.mtime_ns,
-                        indexed_at=now))
+                    s.execute(
+                        update(Photo)
+                        .where(Photo.id == job.photo_id)
+                        .values(
+                            state=PhotoState.FAILED,
+                            error=outcome.error,
+                            content_hash=outcome.content_hash,
+                            size=outcome.size or job.size,
+                            mtime_ns=outcome.mtime_ns or job.mtime_ns,
+                            indexed_at=now,
+                        )
+                    )
                     summary.failed += 1
                 elif outcome.kind == "known":
                     if self._reuse(s, outcome, folders, now):
@@ -187,12 +209,29 @@ class _Writer:
                     assert analysis is not None and outcome.decoded is not None
                     d = outcome.decoded
                     info = d.exif
-                    s.execute(update(Photo).where(Photo.id == job.photo_id).values(
-                        state=PhotoState.INDEXED, error=None, content_hash=outcome.content_hash,
-                        size=outcome.size, mtime_ns=outcome.mtime_ns, format=d.format, width=d.width,
-                        height=d.height, taken_at=info.taken, camera_make=info.make, camera_model=info.model,
-                        latitude=info.latitude, longitude=info.longitude, orientation=info.orientation,
-                        embedder_id=self.embedder_id, indexed_at=now, missing_since=None))
+                    s.execute(
+                        update(Photo)
+                        .where(Photo.id == job.photo_id)
+                        .values(
+                            state=PhotoState.INDEXED,
+                            error=None,
+                            content_hash=outcome.content_hash,
+                            size=outcome.size,
+                            mtime_ns=outcome.mtime_ns,
+                            format=d.format,
+                            width=d.width,
+                            height=d.height,
+                            taken_at=info.taken,
+                            camera_make=info.make,
+                            camera_model=info.model,
+                            latitude=info.latitude,
+                            longitude=info.longitude,
+                            orientation=info.orientation,
+                            embedder_id=self.embedder_id,
+                            indexed_at=now,
+                            missing_since=None,
+                        )
+                    )
                     self._write_results(s, job.photo_id, analysis)
                     summary.indexed += 1
 
@@ -200,54 +239,101 @@ class _Writer:
         s.execute(delete(Embedding).where(Embedding.photo_id == photo_id))
         s.execute(delete(PhotoLabel).where(PhotoLabel.photo_id == photo_id))
         s.execute(delete(BirdScore).where(BirdScore.photo_id == photo_id))
-        s.execute(insert(Embedding), [{"photo_id": photo_id, "embedder_id": self.embedder_id,
-                                       "vector": np.asarray(a.embedding, dtype="<f2").tobytes()}])
+        s.execute(
+            insert(Embedding),
+            [
+                {
+                    "photo_id": photo_id,
+                    "embedder_id": self.embedder_id,
+                    "vector": np.asarray(a.embedding, dtype="<f2").tobytes(),
+                }
+            ],
+        )
         if a.labels:
-            s.execute(insert(PhotoLabel), [{"photo_id": photo_id, "word_id": self.word_ids[w], "p": p}
-                                           for w, p in a.labels.items()])
+            s.execute(
+                insert(PhotoLabel),
+                [{"photo_id": photo_id, "word_id": self.word_ids[w], "p": p} for w, p in a.labels.items()],
+            )
         s.execute(insert(BirdScore), [{"photo_id": photo_id, "model_id": self.model_id, "score": a.bird}])
 
     def _reuse(self, s: Any, outcome: Outcome, folders: list[tuple[int, str]], now: Any) -> bool:
         """Same content as a photo the catalogue already analysed: re-link a moved one, or copy results."""
         job = outcome.job
         h = outcome.content_hash
-        moved = s.scalar(select(Photo).where(Photo.content_hash == h, Photo.state == PhotoState.MISSING,
-                                             Photo.embedder_id == self.embedder_id).limit(1))
+        moved = s.scalar(
+            select(Photo)
+            .where(Photo.content_hash == h, Photo.state == PhotoState.MISSING, Photo.embedder_id == self.embedder_id)
+            .limit(1)
+        )
         if moved is not None:
             # the file moved (or was renamed): keep the old row, with its id and results, at the new path
             s.execute(delete(Photo).where(Photo.id == job.photo_id))
             s.flush()
             name, d = scan_mod._text(job.path)
             fid = scan_mod.folder_for(folders, job.path) or moved.folder_id
-            s.execute(update(Photo).where(Photo.id == moved.id).values(
-                path=job.path, name=name, dir=d, folder_id=fid, size=outcome.size, mtime_ns=outcome.mtime_ns,
-                state=PhotoState.INDEXED, missing_since=None, error=None))
+            s.execute(
+                update(Photo)
+                .where(Photo.id == moved.id)
+                .values(
+                    path=job.path,
+                    name=name,
+                    dir=d,
+                    folder_id=fid,
+                    size=outcome.size,
+                    mtime_ns=outcome.mtime_ns,
+                    state=PhotoState.INDEXED,
+                    missing_since=None,
+                    error=None,
+                )
+            )
             return True
-        twin = s.scalar(select(Photo).where(Photo.content_hash == h, Photo.state == PhotoState.INDEXED,
-                                            Photo.embedder_id == self.embedder_id, Photo.id != job.photo_id)
-                        .limit(1))
+        twin = s.scalar(
+            select(Photo)
+            .where(
+                Photo.content_hash == h,
+                Photo.state == PhotoState.INDEXED,
+                Photo.embedder_id == self.embedder_id,
+                Photo.id != job.photo_id,
+            )
+            .limit(1)
+        )
         if twin is None:
             return False
         # a duplicate copy: same picture, same results; no need to decode it again
-        s.execute(update(Photo).where(Photo.id == job.photo_id).values(
-            state=PhotoState.INDEXED, error=None, content_hash=h, size=outcome.size, mtime_ns=outcome.mtime_ns,
-            format=twin.format, width=twin.width, height=twin.height, taken_at=twin.taken_at,
-            camera_make=twin.camera_make, camera_model=twin.camera_model, latitude=twin.latitude,
-            longitude=twin.longitude, orientation=twin.orientation, embedder_id=self.embedder_id,
-            indexed_at=now, missing_since=None))
+        s.execute(
+            update(Photo)
+            .where(Photo.id == job.photo_id)
+            .values(
+                state=PhotoState.INDEXED,
+                error=None,
+                content_hash=h,
+                size=outcome.size,
+                mtime_ns=outcome.mtime_ns,
+                format=twin.format,
+                width=twin.width,
+                height=twin.height,
+                taken_at=twin.taken_at,
+                camera_make=twin.camera_make,
+                camera_model=twin.camera_model,
+                latitude=twin.latitude,
+                longitude=twin.longitude,
+                orientation=twin.orientation,
+                embedder_id=self.embedder_id,
+                indexed_at=now,
+                missing_since=None,
+            )
+        )
         for table in (Embedding, PhotoLabel, BirdScore):
             s.execute(delete(table).where(table.photo_id == job.photo_id))
         vec = s.scalar(select(Embedding.vector).where(Embedding.photo_id == twin.id))
         if vec is not None:
-            s.execute(insert(Embedding), [{"photo_id": job.photo_id, "embedder_id": self.embedder_id,
-                                           "vector": vec}])
+            s.execute(insert(Embedding), [{"photo_id": job.photo_id, "embedder_id": self.embedder_id, "vector": vec}])
         labels = s.execute(select(PhotoLabel.word_id, PhotoLabel.p).where(PhotoLabel.photo_id == twin.id)).all()
         if labels:
             s.execute(insert(PhotoLabel), [{"photo_id": job.photo_id, "word_id": w, "p": p} for w, p in labels])
         scores = s.execute(select(BirdScore.model_id, BirdScore.score).where(BirdScore.photo_id == twin.id)).all()
         if scores:
-            s.execute(insert(BirdScore), [{"photo_id": job.photo_id, "model_id": m, "score": sc}
-                                          for m, sc in scores])
+            s.execute(insert(BirdScore), [{"photo_id": job.photo_id, "model_id": m, "score": sc} for m, sc in scores])
         return True
 
 
@@ -278,8 +364,9 @@ class Indexer:
             self._models = self._models()
         return self._models
 
-    def run(self, scan_first: bool = True, folder_paths: list[str] | None = None,
-            purge: bool = True) -> Generator[Progress, None, IndexSummary]:
+    def run(
+        self, scan_first: bool = True, folder_paths: list[str] | None = None, purge: bool = True
+    ) -> Generator[Progress, None, IndexSummary]:
         t0 = time.perf_counter()
         summary = IndexSummary()
         yield Progress("scanning", 0, 0)
@@ -292,14 +379,28 @@ class Indexer:
             summary.failed += result.failed
         with self.library.session() as s:
             # photos indexed by other networks (an update shipped new ones) are indexed again
-            s.execute(update(Photo).where(Photo.state == PhotoState.INDEXED,
-                                          Photo.embedder_id != embedder_id).values(state=PhotoState.PENDING))
-            jobs = [Job(pid, path, size, mtime) for pid, path, size, mtime in s.execute(
-                select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns)
-                .where(Photo.state == PhotoState.PENDING).order_by(Photo.id))]
-            known = set(s.scalars(select(Photo.content_hash).where(
-                Photo.state.in_([PhotoState.INDEXED, PhotoState.MISSING]), Photo.embedder_id == embedder_id,
-                Photo.content_hash.is_not(None))))
+            s.execute(
+                update(Photo)
+                .where(Photo.state == PhotoState.INDEXED, Photo.embedder_id != embedder_id)
+                .values(state=PhotoState.PENDING)
+            )
+            jobs = [
+                Job(pid, path, size, mtime)
+                for pid, path, size, mtime in s.execute(
+                    select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns)
+                    .where(Photo.state == PhotoState.PENDING)
+                    .order_by(Photo.id)
+                )
+            ]
+            known = set(
+                s.scalars(
+                    select(Photo.content_hash).where(
+                        Photo.state.in_([PhotoState.INDEXED, PhotoState.MISSING]),
+                        Photo.embedder_id == embedder_id,
+                        Photo.content_hash.is_not(None),
+                    )
+                )
+            )
             indexed_before = s.query(Photo).filter(Photo.state == PhotoState.INDEXED).count()
         summary.unchanged = indexed_before
         writer = _Writer(self.library, embedder_id, version.id)
@@ -311,12 +412,14 @@ class Indexer:
             yield Progress("finishing", total, total)
             summary.removed = purge_missing(self.library)
         summary.seconds = time.perf_counter() - t0
-        yield Progress("done", total, total, rate=total / max(summary.seconds, 1e-9), failed=summary.failed,
-                       summary=summary)
+        yield Progress(
+            "done", total, total, rate=total / max(summary.seconds, 1e-9), failed=summary.failed, summary=summary
+        )
         return summary
 
-    def _pipeline(self, jobs: list[Job], models: Models, known: set[str], writer: _Writer,
-                  summary: IndexSummary, t0: float) -> Generator[Progress, None, None]:
+    def _pipeline(
+        self, jobs: list[Job], models: Models, known: set[str], writer: _Writer, summary: IndexSummary, t0: float
+    ) -> Generator[Progress, None, None]:
         total = len(jobs)
         done = 0
         batch: list[Outcome] = []
@@ -373,8 +476,9 @@ class Indexer:
                         in_flight.pop(fut)
                         fut.cancel()
                         done += 1
-                        writer.add(Outcome(job, "failed",
-                                           error=f"took longer than {self.decode_timeout:.0f} s to decode"))
+                        writer.add(
+                            Outcome(job, "failed", error=f"took longer than {self.decode_timeout:.0f} s to decode")
+                        )
                 if len(batch) >= self.batch_size or (batch and (not finished or not in_flight)):
                     run_batch()
                 due = writer.rows and now - last_commit > self.commit_seconds

@@ -90,16 +90,20 @@ def list_folders(library: Library) -> list[FolderInfo]:
         }
         out = []
         for f in s.scalars(select(Folder).order_by(Folder.path)):
-            by = {st: counts.get((f.id, st), 0) for st in
-                  (PhotoState.INDEXED, PhotoState.FAILED, PhotoState.PENDING, PhotoState.MISSING)}
-            out.append(FolderInfo(
-                path=f.path,
-                photos=by[PhotoState.INDEXED] + by[PhotoState.FAILED] + by[PhotoState.PENDING],
-                indexed=by[PhotoState.INDEXED],
-                failed=by[PhotoState.FAILED],
-                pending=by[PhotoState.PENDING],
-                exists=os.path.isdir(f.path),
-            ))
+            by = {
+                st: counts.get((f.id, st), 0)
+                for st in (PhotoState.INDEXED, PhotoState.FAILED, PhotoState.PENDING, PhotoState.MISSING)
+            }
+            out.append(
+                FolderInfo(
+                    path=f.path,
+                    photos=by[PhotoState.INDEXED] + by[PhotoState.FAILED] + by[PhotoState.PENDING],
+                    indexed=by[PhotoState.INDEXED],
+                    failed=by[PhotoState.FAILED],
+                    pending=by[PhotoState.PENDING],
+                    exists=os.path.isdir(f.path),
+                )
+            )
         return out
 
 
@@ -223,14 +227,25 @@ def _text(path: str) -> tuple[str, str]:
 def new_photo_row(folder_id: int, f: DiskFile) -> dict:
     name, d = _text(f.path)
     return {
-        "folder_id": folder_id, "path": f.path, "name": name, "dir": d, "size": f.size, "mtime_ns": f.mtime_ns,
-        "state": PhotoState.FAILED if f.error else PhotoState.PENDING, "error": f.error,
+        "folder_id": folder_id,
+        "path": f.path,
+        "name": name,
+        "dir": d,
+        "size": f.size,
+        "mtime_ns": f.mtime_ns,
+        "state": PhotoState.FAILED if f.error else PhotoState.PENDING,
+        "error": f.error,
         "added_at": utcnow(),
     }
 
 
-def apply_disk_files(s: Session, folders: list[tuple[int, str]], files: Iterable[DiskFile],
-                     known: dict[str, tuple[int, int, int, str]], result: ScanResult) -> None:
+def apply_disk_files(
+    s: Session,
+    folders: list[tuple[int, str]],
+    files: Iterable[DiskFile],
+    known: dict[str, tuple[int, int, int, str]],
+    result: ScanResult,
+) -> None:
     """Insert or mark pending the given files; ``known`` maps path -> (id, size, mtime_ns, state)."""
     inserts: list[dict] = []
     for f in files:
@@ -250,8 +265,11 @@ def apply_disk_files(s: Session, folders: list[tuple[int, str]], files: Iterable
                 s.execute(update(Photo).where(Photo.id == pid).values(state=PhotoState.FAILED, error=f.error))
             result.failed += 1
         elif size != f.size or mtime_ns != f.mtime_ns:
-            s.execute(update(Photo).where(Photo.id == pid).values(
-                size=f.size, mtime_ns=f.mtime_ns, state=PhotoState.PENDING, missing_since=None))
+            s.execute(
+                update(Photo)
+                .where(Photo.id == pid)
+                .values(size=f.size, mtime_ns=f.mtime_ns, state=PhotoState.PENDING, missing_since=None)
+            )
             result.changed += 1
             result.pending_ids.append(pid)
         elif state == PhotoState.MISSING:  # it came back unchanged
@@ -273,8 +291,11 @@ def mark_missing(s: Session, ids: Iterable[int]) -> int:
     ids = list(ids)
     now = utcnow()
     for i in range(0, len(ids), 500):
-        s.execute(update(Photo).where(Photo.id.in_(ids[i : i + 500]), Photo.state != PhotoState.MISSING)
-                  .values(state=PhotoState.MISSING, missing_since=now))
+        s.execute(
+            update(Photo)
+            .where(Photo.id.in_(ids[i : i + 500]), Photo.state != PhotoState.MISSING)
+            .values(state=PhotoState.MISSING, missing_since=now)
+        )
     return len(ids)
 
 
@@ -289,8 +310,9 @@ def scan(library: Library, folder_paths: Iterable[str] | None = None) -> ScanRes
             # photos of this folder only: nested watched folders were merged into their parent
             known = {
                 r.path: (r.id, r.size, r.mtime_ns, r.state)
-                for r in s.execute(select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.state)
-                                   .where(Photo.folder_id == fid))
+                for r in s.execute(
+                    select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.state).where(Photo.folder_id == fid)
+                )
             }
             if not os.path.isdir(fpath):
                 continue  # an unplugged drive: keep everything as it was rather than mark it all missing
@@ -319,8 +341,11 @@ def scan_subtree(library: Library, directory: str) -> ScanResult:
         upper = prefix[:-1] + chr(ord(os.sep) + 1)
         known = {
             r.path: (r.id, r.size, r.mtime_ns, r.state)
-            for r in s.execute(select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.state)
-                               .where(Photo.path >= prefix, Photo.path < upper))
+            for r in s.execute(
+                select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.state).where(
+                    Photo.path >= prefix, Photo.path < upper
+                )
+            )
         }
         apply_disk_files(s, folders, walk(directory, exclude=[library.root]), known, result)
         result.missing += mark_missing(s, [pid for pid, _, _, st in known.values() if st != PhotoState.MISSING])

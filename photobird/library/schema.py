@@ -187,6 +187,18 @@ class UserLabel(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class LabelView(Base):
+    """Embeddings of augmented views (mirrored, cropped) of a user-labelled picture, computed once when it is
+    first labelled, so retraining sees more than one view of each of the user's examples without decoding."""
+
+    __tablename__ = "label_views"
+
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    embedder_id: Mapped[int] = mapped_column(ForeignKey("embedders.id"), primary_key=True)
+    view: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Setting(Base):
     """Library-wide settings (one registry; the GUI keeps only window state in QSettings)."""
 

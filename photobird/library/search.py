@@ -46,22 +46,66 @@ LABEL_THRESHOLD = 0.3
 BIRD_WORD = "bird"
 
 SYNONYMS = {
-    "puppy": "dog", "pup": "dog", "doggy": "dog", "doggie": "dog", "hound": "hound dog",
-    "kitten": "cat", "kitty": "cat", "pussycat": "cat",
-    "birdie": "bird", "birdy": "bird", "fowl": "bird",
-    "aeroplane": "airplane", "plane": "airplane", "jet": "airplane", "aircraft": "aircraft",
-    "bike": "bicycle", "motorbike": "motorcycle", "automobile": "car", "auto": "car",
-    "tv": "television", "telly": "television", "cellphone": "cellular telephone",
-    "mobile phone": "cellular telephone", "smartphone": "cellular telephone", "phone": "telephone",
-    "sofa": "studio couch", "couch": "studio couch", "veggie": "vegetable", "veg": "vegetable",
-    "ocean": "seashore", "beach": "seashore", "sea": "seashore", "bunny": "rabbit",
-    "teddy": "teddy bear", "lorry": "truck", "ship": "ship", "boat": "boat",
+    "puppy": "dog",
+    "pup": "dog",
+    "doggy": "dog",
+    "doggie": "dog",
+    "hound": "hound dog",
+    "kitten": "cat",
+    "kitty": "cat",
+    "pussycat": "cat",
+    "birdie": "bird",
+    "birdy": "bird",
+    "fowl": "bird",
+    "aeroplane": "airplane",
+    "plane": "airplane",
+    "jet": "airplane",
+    "aircraft": "aircraft",
+    "bike": "bicycle",
+    "motorbike": "motorcycle",
+    "automobile": "car",
+    "auto": "car",
+    "tv": "television",
+    "telly": "television",
+    "cellphone": "cellular telephone",
+    "mobile phone": "cellular telephone",
+    "smartphone": "cellular telephone",
+    "phone": "telephone",
+    "sofa": "studio couch",
+    "couch": "studio couch",
+    "veggie": "vegetable",
+    "veg": "vegetable",
+    "ocean": "seashore",
+    "beach": "seashore",
+    "sea": "seashore",
+    "bunny": "rabbit",
+    "teddy": "teddy bear",
+    "lorry": "truck",
+    "ship": "ship",
+    "boat": "boat",
 }
 IRREGULAR = {
-    "geese": "goose", "mice": "mouse", "children": "child", "people": "person", "men": "man",
-    "women": "woman", "teeth": "tooth", "feet": "foot", "oxen": "ox", "wolves": "wolf", "knives": "knife",
-    "leaves": "leaf", "loaves": "loaf", "calves": "calf", "halves": "half", "shelves": "shelf",
-    "fish": "fish", "sheep": "sheep", "deer": "deer", "cacti": "cactus", "fungi": "fungus",
+    "geese": "goose",
+    "mice": "mouse",
+    "children": "child",
+    "people": "person",
+    "men": "man",
+    "women": "woman",
+    "teeth": "tooth",
+    "feet": "foot",
+    "oxen": "ox",
+    "wolves": "wolf",
+    "knives": "knife",
+    "leaves": "leaf",
+    "loaves": "loaf",
+    "calves": "calf",
+    "halves": "half",
+    "shelves": "shelf",
+    "fish": "fish",
+    "sheep": "sheep",
+    "deer": "deer",
+    "cacti": "cactus",
+    "fungi": "fungus",
 }
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {
     m.lower(): i for i, m in enumerate(calendar.month_abbr) if m
@@ -167,8 +211,9 @@ def parse(query: str, vocabulary: frozenset[str] | None = None, cameras: frozens
             continue
         if re.fullmatch(r"(18[3-9]\d|19\d\d|2[01]\d\d)", tok):
             year = int(tok)
-            parsed.terms.append(Term("date", tok, negated, date_range=(dt.datetime(year, 1, 1),
-                                                                        dt.datetime(year + 1, 1, 1))))
+            parsed.terms.append(
+                Term("date", tok, negated, date_range=(dt.datetime(year, 1, 1), dt.datetime(year + 1, 1, 1)))
+            )
             i += 1
             continue
         # the longest run of tokens (up to 4) that names something the models know
@@ -221,22 +266,28 @@ class Searcher:
     def _term_query(self, term: Term, model: ModelVersion | None, word_ids: dict[str, int]) -> Select:
         """(photo_id, conf) of the photos a term matches."""
         if term.kind == "bird":
-            user_bird = (select(Photo.id.label("photo_id"), literal(1.0, Float).label("conf"))
-                         .join(UserLabel, UserLabel.content_hash == Photo.content_hash)
-                         .where(UserLabel.label == "bird"))
+            user_bird = (
+                select(Photo.id.label("photo_id"), literal(1.0, Float).label("conf"))
+                .join(UserLabel, UserLabel.content_hash == Photo.content_hash)
+                .where(UserLabel.label == "bird")
+            )
             if model is None:
                 return user_bird
-            not_bird = (select(Photo.id).join(UserLabel, UserLabel.content_hash == Photo.content_hash)
-                        .where(UserLabel.label == "not-bird"))
-            by_model = (select(BirdScore.photo_id.label("photo_id"), BirdScore.score.label("conf"))
-                        .where(BirdScore.model_id == model.id, BirdScore.score >= model.threshold,
-                               BirdScore.photo_id.not_in(not_bird)))
+            not_bird = (
+                select(Photo.id)
+                .join(UserLabel, UserLabel.content_hash == Photo.content_hash)
+                .where(UserLabel.label == "not-bird")
+            )
+            by_model = select(BirdScore.photo_id.label("photo_id"), BirdScore.score.label("conf")).where(
+                BirdScore.model_id == model.id, BirdScore.score >= model.threshold, BirdScore.photo_id.not_in(not_bird)
+            )
             u = union(by_model, user_bird).subquery()
             return select(u.c.photo_id, func.max(u.c.conf).label("conf")).group_by(u.c.photo_id)
         if term.kind == "label":
             wid = word_ids.get(term.value, -1)
-            return (select(PhotoLabel.photo_id.label("photo_id"), PhotoLabel.p.label("conf"))
-                    .where(PhotoLabel.word_id == wid, PhotoLabel.p >= LABEL_THRESHOLD))
+            return select(PhotoLabel.photo_id.label("photo_id"), PhotoLabel.p.label("conf")).where(
+                PhotoLabel.word_id == wid, PhotoLabel.p >= LABEL_THRESHOLD
+            )
         if term.kind == "date":
             if term.date_range:
                 cond = and_(Photo.taken_at >= term.date_range[0], Photo.taken_at < term.date_range[1])

@@ -54,14 +54,20 @@ def ensure_shipped(library: Library, models: Models) -> ModelVersion:
         row = s.scalar(select(ModelVersion).where(ModelVersion.name == name))
         if row is None:
             row = ModelVersion(
-                name=name, file=SHIPPED_PREFIX + HEAD_FILE, sha256=head.sha256, embedder_key=key,
+                name=name,
+                file=SHIPPED_PREFIX + HEAD_FILE,
+                sha256=head.sha256,
+                embedder_key=key,
                 threshold=float(head.meta.threshold if head.meta.threshold is not None else 0.5),
                 info={"metrics": head.meta.metrics, "training": head.meta.training, "shipped": True},
             )
             s.add(row)
             s.flush()
-        has_active = s.scalar(select(func.count()).select_from(ModelVersion).where(
-            ModelVersion.active.is_(True), ModelVersion.embedder_key == key))
+        has_active = s.scalar(
+            select(func.count())
+            .select_from(ModelVersion)
+            .where(ModelVersion.active.is_(True), ModelVersion.embedder_key == key)
+        )
         if not has_active:
             s.execute(update(ModelVersion).values(active=False))
             row.active = True
@@ -91,7 +97,7 @@ def get_version(library: Library, name_or_id: str | int) -> ModelVersion:
 
 def load_head(library: Library, version: ModelVersion) -> files.LoadedModel:
     if version.file.startswith(SHIPPED_PREFIX):
-        head = load_shipped(version.file[len(SHIPPED_PREFIX):], expect_arch="bird-head")
+        head = load_shipped(version.file[len(SHIPPED_PREFIX) :], expect_arch="bird-head")
         if head.sha256 != version.sha256:
             raise files.ModelFileError(f"shipped head changed since {version.name} was recorded")
         return head
@@ -103,8 +109,13 @@ def add_version(library: Library, head_path: Path, name: str, info: dict, embedd
     loaded = files.load(head_path, expect_arch="bird-head")
     with library.session() as s:
         row = ModelVersion(
-            name=name, file=str(Path(head_path).relative_to(library.models_dir)), sha256=loaded.sha256,
-            embedder_key=embedder, threshold=float(loaded.meta.threshold or 0.5), active=False, info=info,
+            name=name,
+            file=str(Path(head_path).relative_to(library.models_dir)),
+            sha256=loaded.sha256,
+            embedder_key=embedder,
+            threshold=float(loaded.meta.threshold or 0.5),
+            active=False,
+            info=info,
         )
         s.add(row)
         s.flush()
@@ -131,15 +142,18 @@ class RescoreProgress:
     rate: float
 
 
-def iter_embeddings(library: Library, embedder_id: int, chunk: int = 20000,
-                    photo_ids: list[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def iter_embeddings(
+    library: Library, embedder_id: int, chunk: int = 20000, photo_ids: list[int] | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(photo ids, float16 embeddings (n, dim)) in chunks, straight from the catalogue."""
     with library.session() as s:
         dim = s.get(Embedder, embedder_id).dim
-        q = (select(Embedding.photo_id, Embedding.vector)
-             .join(Photo, Photo.id == Embedding.photo_id)
-             .where(Embedding.embedder_id == embedder_id, Photo.state == PhotoState.INDEXED)
-             .order_by(Embedding.photo_id))
+        q = (
+            select(Embedding.photo_id, Embedding.vector)
+            .join(Photo, Photo.id == Embedding.photo_id)
+            .where(Embedding.embedder_id == embedder_id, Photo.state == PhotoState.INDEXED)
+            .order_by(Embedding.photo_id)
+        )
         if photo_ids is not None:
             q = q.where(Embedding.photo_id.in_(photo_ids))
         result = s.execute(q).yield_per(chunk)
@@ -149,8 +163,9 @@ def iter_embeddings(library: Library, embedder_id: int, chunk: int = 20000,
             yield ids, vecs
 
 
-def activate_steps(library: Library, models: Models, version: ModelVersion,
-                   head: files.LoadedModel | None = None) -> Iterator[RescoreProgress]:
+def activate_steps(
+    library: Library, models: Models, version: ModelVersion, head: files.LoadedModel | None = None
+) -> Iterator[RescoreProgress]:
     """Make ``version`` the active bird model: score every indexed photo from its stored embedding (no image
     is decoded), then swap scores and the active flag in one transaction, so a crash or a cancel before the
     end leaves the previous model active with all its scores.
@@ -159,15 +174,24 @@ def activate_steps(library: Library, models: Models, version: ModelVersion,
     models.check_head(head)
     embedder_id = ensure_embedder(library, models)
     with library.session() as s:
-        total = s.scalar(select(func.count()).select_from(Embedding).join(Photo, Photo.id == Embedding.photo_id)
-                         .where(Embedding.embedder_id == embedder_id, Photo.state == PhotoState.INDEXED)) or 0
+        total = (
+            s.scalar(
+                select(func.count())
+                .select_from(Embedding)
+                .join(Photo, Photo.id == Embedding.photo_id)
+                .where(Embedding.embedder_id == embedder_id, Photo.state == PhotoState.INDEXED)
+            )
+            or 0
+        )
     t0 = time.perf_counter()
     done = 0
     rows: list[dict] = []
     for ids, vecs in iter_embeddings(library, embedder_id):
         scores = models.score(vecs, head)
-        rows.extend({"photo_id": i, "model_id": version.id, "score": sc}
-                    for i, sc in zip(ids.tolist(), scores.tolist(), strict=True))
+        rows.extend(
+            {"photo_id": i, "model_id": version.id, "score": sc}
+            for i, sc in zip(ids.tolist(), scores.tolist(), strict=True)
+        )
         done += len(ids)
         yield RescoreProgress(done, total, done / max(time.perf_counter() - t0, 1e-9))
     with library.session() as s:
@@ -194,3 +218,14 @@ def active_head(library: Library, models: Models) -> tuple[ModelVersion, files.L
     if version is None:
         raise VersionError("no active bird model")
     return version, load_head(library, version)
+
+
+def delete_version(library: Library, version: ModelVersion) -> None:
+    """Discard an inactive version: its row and its weights file (the shipped head is never deleted)."""
+    if version.active:
+        raise VersionError(f"{version.name} is the active model; make another one active first")
+    if version.file.startswith(SHIPPED_PREFIX):
+        raise VersionError("the shipped model cannot be deleted")
+    with library.session() as s:
+        s.execute(delete(ModelVersion).where(ModelVersion.id == version.id))
+    (library.models_dir / version.file).unlink(missing_ok=True)

@@ -15,7 +15,6 @@ import errno
 import logging
 import os
 import queue
-import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -163,32 +162,50 @@ def apply_changes(library: Library, changes: ChangeSet, files: set[str]) -> None
             dest_ok = scan_mod.is_image_name(os.path.basename(dest)) and scan_mod.folder_for(folders, dest)
             if row is not None and dest_ok and s.scalar(select(Photo.id).where(Photo.path == dest)) is None:
                 name, d = scan_mod._text(dest)
-                s.execute(update(Photo).where(Photo.id == row.id).values(
-                    path=dest, name=name, dir=d, folder_id=scan_mod.folder_for(folders, dest)))
+                s.execute(
+                    update(Photo)
+                    .where(Photo.id == row.id)
+                    .values(path=dest, name=name, dir=d, folder_id=scan_mod.folder_for(folders, dest))
+                )
             else:
                 if row is not None:
-                    s.execute(update(Photo).where(Photo.id == row.id, Photo.state != PhotoState.MISSING)
-                              .values(state=PhotoState.MISSING, missing_since=now))
+                    s.execute(
+                        update(Photo)
+                        .where(Photo.id == row.id, Photo.state != PhotoState.MISSING)
+                        .values(state=PhotoState.MISSING, missing_since=now)
+                    )
                 if dest_ok:
                     files.add(dest)
         for path in changes.deleted:
             if path.endswith(os.sep):  # a whole folder went away
-                ids = s.scalars(select(Photo.id).where(Photo.path >= path, Photo.path < path[:-1] + chr(ord(os.sep) + 1)))
+                ids = s.scalars(
+                    select(Photo.id).where(Photo.path >= path, Photo.path < path[:-1] + chr(ord(os.sep) + 1))
+                )
             else:
                 ids = s.scalars(select(Photo.id).where(Photo.path == path))
             scan_mod.mark_missing(s, list(ids))
         disk = [f for f in (scan_mod.stat_file(p) for p in files) if f is not None]
         gone = [p for p in files if not os.path.lexists(p)]
-        known = {r.path: (r.id, r.size, r.mtime_ns, r.state) for r in s.execute(
-            select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.state)
-            .where(Photo.path.in_([f.path for f in disk])))} if disk else {}
+        known = (
+            {
+                r.path: (r.id, r.size, r.mtime_ns, r.state)
+                for r in s.execute(
+                    select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.state).where(
+                        Photo.path.in_([f.path for f in disk])
+                    )
+                )
+            }
+            if disk
+            else {}
+        )
         scan_mod.apply_disk_files(s, folders, disk, known, scan_mod.ScanResult())
         if gone:
             scan_mod.mark_missing(s, s.scalars(select(Photo.id).where(Photo.path.in_(gone))))
 
 
-def watch(library: Library, indexer: Indexer, poll_seconds: float = 300.0,
-          tick: float = 0.5) -> Generator[Progress, None, IndexSummary]:
+def watch(
+    library: Library, indexer: Indexer, poll_seconds: float = 300.0, tick: float = 0.5
+) -> Generator[Progress, None, IndexSummary]:
     """Index everything, then keep indexing as the folders change, until the generator is closed.
 
     Yields a ``Progress`` at least every ``tick`` seconds (phase "watching" while idle), so the caller can

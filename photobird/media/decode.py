@@ -98,8 +98,11 @@ def _reduce(im: Image.Image, min_side: int) -> Image.Image:
 
 def decode(source: Path | str | bytes | BinaryIO, min_side: int = 256) -> Decoded:
     """Decode ``source`` reduced so its shorter side is at least ``min_side`` (when the image is that big)."""
-    fp: Path | BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else (
-        Path(source) if isinstance(source, (str, Path)) else source)
+    fp: Path | BinaryIO = (
+        io.BytesIO(source)
+        if isinstance(source, bytes)
+        else (Path(source) if isinstance(source, (str, Path)) else source)
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -139,8 +142,17 @@ def decode(source: Path | str | bytes | BinaryIO, min_side: int = 256) -> Decode
         if "truncated" in msg or "broken data stream" in msg or "premature end" in msg.lower():
             raise DecodeError(f"truncated or incomplete file ({msg})") from e
         raise DecodeError(f"could not decode: {msg or type(e).__name__}") from e
-    except (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, MemoryError,
-            ZeroDivisionError, struct.error) as e:
+    except (
+        ValueError,
+        SyntaxError,
+        EOFError,
+        IndexError,
+        TypeError,
+        KeyError,
+        MemoryError,
+        ZeroDivisionError,
+        struct.error,
+    ) as e:
         raise DecodeError(f"damaged image data ({type(e).__name__}: {e})") from e
     except Exception as e:  # decoders of odd formats raise odd things: never let one stop the worker
         raise DecodeError(f"could not decode ({type(e).__name__}: {e})") from e

@@ -104,9 +104,7 @@ class CifarResNet(nn.Module):
         super().__init__()
         w1, w2, w3 = widths
         self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, padding=1, bias=False), nn.BatchNorm2d(stem), nn.GELU())
-        self.stages = nn.Sequential(
-            Stage(stem, w1, res_convs), Stage(w1, w2, res_convs), Stage(w2, w3, res_convs)
-        )
+        self.stages = nn.Sequential(Stage(stem, w1, res_convs), Stage(w1, w2, res_convs), Stage(w2, w3, res_convs))
         self.classifier = nn.Linear(w3, num_classes, bias=False)
         self.logit_scale = logit_scale
         self.embed_dim = w3

@@ -91,6 +91,26 @@ def embedding_spec(backbone: files.LoadedModel, small: files.LoadedModel) -> lis
     ]
 
 
+class SeedScorer:
+    """The article's network as a bird model (``photobird classify --model seed``), for the comparison."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.model = load_shipped(SEED_FILE, expect_arch="seed")
+        self.device = device
+        self.model.module.to(device)
+        meta = self.model.meta
+        self.mean = torch.tensor(meta.mean, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(meta.std, device=device).view(1, 3, 1, 1)
+        self.bird_index = int(meta.extra.get("bird_index", 1))
+        self.threshold = float(meta.threshold if meta.threshold is not None else 0.5)
+
+    @torch.inference_mode()
+    def score(self, batch: list[Prepared]) -> np.ndarray:
+        x = torch.from_numpy(np.stack([p.small for p in batch])).to(self.device).permute(0, 3, 1, 2).float() / 255
+        probs = torch.softmax(self.model.module((x - self.mean) / self.std), dim=1)
+        return probs[:, self.bird_index].float().cpu().numpy()
+
+
 class Models:
     """The shipped networks, loaded once, on one device."""
 
@@ -195,8 +215,10 @@ class Models:
             sm = self.small.module
             f1, f2 = sm.embed(xs), sm.embed(xs.flip(3))  # the mirror image too: test-time augmentation
             small_feats = (f1 + f2) / 2
-            small_probs = (torch.softmax(sm.classifier(f1) * sm.logit_scale, 1)
-                           + torch.softmax(sm.classifier(f2) * sm.logit_scale, 1)) / 2
+            small_probs = (
+                torch.softmax(sm.classifier(f1) * sm.logit_scale, 1)
+                + torch.softmax(sm.classifier(f2) * sm.logit_scale, 1)
+            ) / 2
             emb = torch.cat([feats, small_feats], dim=1)
             return emb.float().cpu().numpy(), class_probs.float().cpu().numpy(), small_probs.float().cpu().numpy()
 

@@ -21,14 +21,59 @@ from photobird import config
 #: Words too close to a synonym of another word on the same classes to be worth storing twice, picked so the
 #: stored labels stay readable ("animal", not also "beast", "brute", "creature", "fauna").
 _REDUNDANT = {
-    "animate being", "beast", "brute", "creature", "fauna", "mammalian", "placental", "placental mammal",
-    "eutherian", "eutherian mammal", "canid", "domestic dog", "canis familiaris", "teleost", "teleostan",
-    "malacopterygian", "soft-finned fish", "article of clothing", "vesture", "wear", "wearable", "habiliment",
-    "nutriment", "nourishment", "nutrition", "sustenance", "aliment", "alimentation", "victuals",
-    "green goods", "green groceries", "garden truck", "motorcar", "machine", "automotive vehicle",
-    "heavier-than-air craft", "lepidopterous insect", "lepidopteron", "lepidopteran", "hymenopterous insect",
-    "hymenopteran", "hymenopteron", "hymenopter", "reptilian", "diapsid", "diapsid reptile", "spermatophyte",
-    "phanerogam", "tracheophyte", "flora", "plant life", "domesticated animal", "solid food",
+    "animate being",
+    "beast",
+    "brute",
+    "creature",
+    "fauna",
+    "mammalian",
+    "placental",
+    "placental mammal",
+    "eutherian",
+    "eutherian mammal",
+    "canid",
+    "domestic dog",
+    "canis familiaris",
+    "teleost",
+    "teleostan",
+    "malacopterygian",
+    "soft-finned fish",
+    "article of clothing",
+    "vesture",
+    "wear",
+    "wearable",
+    "habiliment",
+    "nutriment",
+    "nourishment",
+    "nutrition",
+    "sustenance",
+    "aliment",
+    "alimentation",
+    "victuals",
+    "green goods",
+    "green groceries",
+    "garden truck",
+    "motorcar",
+    "machine",
+    "automotive vehicle",
+    "heavier-than-air craft",
+    "lepidopterous insect",
+    "lepidopteron",
+    "lepidopteran",
+    "hymenopterous insect",
+    "hymenopteran",
+    "hymenopteron",
+    "hymenopter",
+    "reptilian",
+    "diapsid",
+    "diapsid reptile",
+    "spermatophyte",
+    "phanerogam",
+    "tracheophyte",
+    "flora",
+    "plant life",
+    "domesticated animal",
+    "solid food",
 }
 
 
@@ -53,8 +98,9 @@ class Vocabulary:
         """(N, 1000) class probabilities -> (N, V) word probabilities (clipped to 1 against rounding)."""
         return np.minimum(np.asarray(class_probs, dtype=np.float32) @ self.matrix, 1.0)
 
-    def top_labels(self, class_probs: np.ndarray, min_p: float = 0.05, limit: int = 40,
-                   shown_only: bool = False) -> list[dict[str, float]]:
+    def top_labels(
+        self, class_probs: np.ndarray, min_p: float = 0.05, limit: int = 40, shown_only: bool = False
+    ) -> list[dict[str, float]]:
         """Per image, the words with probability >= ``min_p``, most probable first (ties: more specific first)."""
         wp = self.word_probabilities(np.atleast_2d(class_probs))
         out = []

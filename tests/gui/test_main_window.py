@@ -65,8 +65,10 @@ def test_add_folder_search_label_restart(qtbot, tmp_path: Path, library, setting
     win.grid.selectionModel().setCurrentIndex(first, QItemSelectionModel.SelectionFlag.ClearAndSelect)
     qtbot.keyClick(win.grid, Qt.Key.Key_N)
     qtbot.waitUntil(lambda: catalogue.info(library, pid)["user_label"] == "not-bird", timeout=10_000)
-    qtbot.waitUntil(lambda: (first.data(BRIEF_ROLE) or None) is not None
-                    and first.data(BRIEF_ROLE).user_label == "not-bird", timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (first.data(BRIEF_ROLE) or None) is not None and first.data(BRIEF_ROLE).user_label == "not-bird",
+        timeout=10_000,
+    )
     qtbot.waitUntil(lambda: has_color_near(win, first, NOT_BIRD_COLOR), timeout=10_000)
     # the user's "not bird" wins over the model: the photo leaves a fresh "bird" search
     assert pid not in [h.photo_id for h in search(library, "bird")]
@@ -92,8 +94,11 @@ def has_color_near(win: MainWindow, index, color: QColor) -> bool:
     for y in range(0, image.height(), 2):
         for x in range(0, image.width(), 2):
             c = image.pixelColor(x, y)
-            if abs(c.red() - color.red()) < 12 and abs(c.green() - color.green()) < 12 \
-                    and abs(c.blue() - color.blue()) < 12:
+            if (
+                abs(c.red() - color.red()) < 12
+                and abs(c.green() - color.green()) < 12
+                and abs(c.blue() - color.blue()) < 12
+            ):
                 return True
     return False
 

@@ -55,8 +55,14 @@ def test_event_loop_never_stalls_while_indexing(qtbot, tmp_path: Path, library, 
     started = time.monotonic()
     win.start_indexing()
     # (the check itself is only a label's text: the test must not block the GUI thread either)
-    qtbot.waitUntil(lambda: win.status_text.text().startswith("Up to date") and win.progress.isHidden()
-                    and win.result_count.text() == f"{N_FILES} photos", timeout=600_000)
+    qtbot.waitUntil(
+        lambda: (
+            win.status_text.text().startswith("Up to date")
+            and win.progress.isHidden()
+            and win.result_count.text() == f"{N_FILES} photos"
+        ),
+        timeout=600_000,
+    )
     # scroll the grid while thumbnails stream in, as a user would
     for _ in range(20):
         win.grid.verticalScrollBar().setValue(win.grid.verticalScrollBar().value() + 200)
@@ -65,7 +71,9 @@ def test_event_loop_never_stalls_while_indexing(qtbot, tmp_path: Path, library, 
     took = time.monotonic() - started
     assert catalogue.stats(library).indexed == N_FILES
     worst = max(gaps[1:])
-    print(f"indexed {N_FILES} files in {took:.1f} s; {len(gaps)} ticks; longest event-loop stall {worst} ms; "
-          f"p99 {np.percentile(gaps, 99):.0f} ms")
+    print(
+        f"indexed {N_FILES} files in {took:.1f} s; {len(gaps)} ticks; longest event-loop stall {worst} ms; "
+        f"p99 {np.percentile(gaps, 99):.0f} ms"
+    )
     assert worst <= 100, f"the GUI thread stalled for {worst} ms"
     win.close()

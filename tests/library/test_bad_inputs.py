@@ -54,7 +54,8 @@ def build_corpus(root: Path) -> dict[str, str]:
     put("cmyk.jpg", cmyk.getvalue(), "CMYK JPEG")
     png16 = io.BytesIO()
     Image.fromarray((np.arange(200 * 300, dtype=np.uint32).reshape(200, 300) % 65535).astype(np.uint16)).save(
-        png16, "PNG")
+        png16, "PNG"
+    )
     put("sixteen-bit.png", png16.getvalue(), "16-bit PNG")
     frames = [Image.new("RGB", (64, 48), c) for c in ((200, 0, 0), (0, 200, 0), (0, 0, 200))]
     gif = io.BytesIO()
@@ -131,7 +132,9 @@ def test_bad_corpus_never_crashes_and_every_file_is_accounted_for(tmp_path: Path
     t.join()
     summary = index(library, models)
     assert summary.failed >= 0
-    assert catalogue.info(library, catalogue.photo_id_for_path(library, root / "being-written.jpg"))["state"] == "indexed"
+    assert (
+        catalogue.info(library, catalogue.photo_id_for_path(library, root / "being-written.jpg"))["state"] == "indexed"
+    )
 
 
 def test_cli_errors_lists_reasons(tmp_path: Path) -> None:

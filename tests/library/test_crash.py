@@ -55,8 +55,9 @@ def test_sigkill_mid_run_then_resume_equals_clean_run(tmp_path: Path, models) ->
     assert len(more) >= 40
 
     env = {**os.environ, "PHOTOBIRD_LIBRARY": str(lib.root)}
-    proc = subprocess.Popen([sys.executable, "-m", "photobird", "index"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "photobird", "index"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     start = time.monotonic()
     base = indexed_count(lib.db_path)
     while indexed_count(lib.db_path) < base + 10:

@@ -99,7 +99,9 @@ def test_label_survives_move_and_rename_to_another_folder(tmp_path: Path, librar
     assert after["folder"] == str(b)
     assert count(library, Photo) == 4  # no duplicate row
     with library.session() as s:
-        assert s.scalar(select(func.count()).select_from(Photo).where(Photo.content_hash == before["content_hash"])) == 1
+        assert (
+            s.scalar(select(func.count()).select_from(Photo).where(Photo.content_hash == before["content_hash"])) == 1
+        )
 
 
 def test_duplicate_copy_shares_results_without_decoding(tmp_path: Path, library: Library, models) -> None:

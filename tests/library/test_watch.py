@@ -55,8 +55,12 @@ def test_watcher_follows_copies_moves_and_deletes(tmp_path: Path) -> None:
     lib = Library(tmp_path / "lib")
     scan.add_folder(lib, root)
     env = {**os.environ, "PHOTOBIRD_LIBRARY": str(lib.root)}
-    proc = subprocess.Popen([sys.executable, "-m", "photobird", "index", "--watch"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "photobird", "index", "--watch"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_until_equal(lib.db_path, root, 120)
 

@@ -13,8 +13,14 @@ from photobird.models import files, nets
 
 
 def seed_meta(**kw) -> files.ModelMeta:
-    return files.ModelMeta(arch="seed", arch_args={"num_classes": 2}, classes=["not bird", "bird"],
-                           threshold=0.4, metrics={"test": {"recall": 0.9}}, **kw)
+    return files.ModelMeta(
+        arch="seed",
+        arch_args={"num_classes": 2},
+        classes=["not bird", "bird"],
+        threshold=0.4,
+        metrics={"test": {"recall": 0.9}},
+        **kw,
+    )
 
 
 def test_round_trip_keeps_weights_and_metadata(tmp_path: Path) -> None:
@@ -72,7 +78,7 @@ def test_class_count_mismatch_is_refused(tmp_path: Path) -> None:
     blob = torch.load(path, weights_only=True)
     blob["meta"]["classes"] = ["a", "b", "c"]
     torch.save(blob, path)
-    with pytest.raises(files.ModelFileError, match="3 classes .* 2 outputs"):
+    with pytest.raises(files.ModelFileError, match=r"3 classes .* 2 outputs"):
         files.load(path)
 
 

@@ -1,0 +1,306 @@
+"""Indexing and search benchmark (not a test): ratios against a naive pipeline, printed in one run.
+
+Builds a corpus of 12-megapixel camera-like JPEGs (real photos from ../shared/data/real-photos upscaled to
+4000x3000 with sensor-like grain, saved as a camera would) and takes the 250 real photos as they are, then
+measures, in the same run:
+
+- decode only: PhotoBird's reduced-size decode (Pillow ``draft`` + EXIF orientation), one thread;
+- model only: the networks on prepared inputs, one thread and all threads;
+- the machine's limit for the end-to-end pipeline: cores / (decode time + model time) per photo;
+- a naive pipeline: full-size decode, resize, one photo at a time through the networks;
+- PhotoBird's end-to-end indexing into a fresh library (hashing, thumbnails, database writes included);
+- search latency p50/p95 over a generated catalogue of 100,000 photos.
+
+    python bench/index_bench.py                 # CPU
+    PHOTOBIRD_DEVICE=cuda python bench/index_bench.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from photobird import config
+from photobird.library import scan
+from photobird.library.index import Indexer
+from photobird.library.schema import BirdScore, Folder, ModelVersion, Photo, PhotoLabel, Word
+from photobird.library.search import Searcher
+from photobird.library.store import Library
+from photobird.library.versions import ensure_shipped
+from photobird.media.decode import decode
+from photobird.models.runner import Models
+from photobird.models.words import load_vocabulary
+
+
+def make_camera_jpegs(out: Path, n: int, size: tuple[int, int] = (4000, 3000)) -> list[Path]:
+    """12 MP JPEGs that decode like camera files: real content, fine grain, 4:2:0, quality 92, EXIF."""
+    out.mkdir(parents=True, exist_ok=True)
+    sources = sorted(config.real_photos_dir().glob("*.JPEG"))
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        src = Image.open(sources[(i * 37) % len(sources)]).convert("RGB")
+        big = src.resize(size, Image.BICUBIC)
+        grain = rng.normal(0, 6, (size[1] // 4, size[0] // 4, 1)).astype(np.float32)
+        grain = np.kron(grain, np.ones((4, 4, 1), np.float32))[: size[1], : size[0]]
+        arr = np.clip(np.asarray(big, np.float32) + grain, 0, 255).astype(np.uint8)
+        exif = Image.Exif()
+        exif[0x010F] = "BenchCam"
+        exif[0x0110] = "Model 12"
+        exif[0x0112] = 1
+        path = out / f"IMG_{i:04d}.JPG"
+        Image.fromarray(arr).save(path, "JPEG", quality=92, subsampling=2, exif=exif.tobytes())
+        paths.append(path)
+    return paths
+
+
+def timed(fn, *args) -> float:
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def decode_only(paths: list[Path], models: Models) -> float:
+    """Seconds per photo: reduced-size decode and preparing the networks' inputs, one thread."""
+    t = time.perf_counter()
+    for p in paths:
+        models.prepare(decode(p, min_side=256).image)
+    return (time.perf_counter() - t) / len(paths)
+
+
+def model_only(paths: list[Path], models: Models, threads: int, batch: int = 16) -> float:
+    prepared = [models.prepare(decode(p, min_side=256).image) for p in paths[:batch]]
+    torch.set_num_threads(threads)
+    models.analyze(prepared[:2])  # warm up
+    n, t = 0, time.perf_counter()
+    while time.perf_counter() - t < 4.0:
+        models.analyze(prepared)
+        n += len(prepared)
+    return (time.perf_counter() - t) / n
+
+
+def naive(paths: list[Path], models: Models) -> float:
+    """Full decode, resize, one photo at a time through the networks (what a first version would do)."""
+    t = time.perf_counter()
+    for p in paths:
+        with Image.open(p) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")  # full 12 MP decode
+            side = min(im.size)
+            left, top = (im.width - side) // 2, (im.height - side) // 2
+            sq = im.crop((left, top, left + side, top + side))
+            bb = np.asarray(sq.resize((models.input_size, models.input_size), Image.BILINEAR))
+            small = np.asarray(sq.resize((32, 32), Image.BILINEAR))
+        from photobird.models.runner import Prepared
+
+        models.analyze([Prepared(bb, small)])
+    return (time.perf_counter() - t) / len(paths)
+
+
+def end_to_end(folder: Path, models: Models, workers: int | None) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = Library(Path(tmp) / "lib")
+        scan.add_folder(lib, folder)
+        indexer = Indexer(lib, models, workers=workers)
+        t = time.perf_counter()
+        summary = None
+        for p in indexer.run():
+            summary = p.summary or summary
+        took = time.perf_counter() - t
+        lib.close()
+    assert summary is not None
+    return took / max(summary.indexed, 1), summary.indexed
+
+
+# --------------------------------------------------------------------------------------------------------------
+# search over a generated catalogue
+
+
+def generate_catalogue(lib: Library, n: int, models: Models) -> None:
+    vocab = load_vocabulary()
+    rng = np.random.default_rng(1)
+    ensure_shipped(lib, models)
+    with lib.session() as s:
+        folder = Folder(path="/photos")
+        s.add(folder)
+        s.flush()
+        model_id = s.query(ModelVersion.id).filter(ModelVersion.active.is_(True)).scalar()
+        words = {w: i + 1 for i, w in enumerate(vocab.words)}
+        s.execute(Word.__table__.insert(), [{"id": i, "word": w} for w, i in words.items()])
+    # class popularity: a long tail, with birds, dogs and cats common as in real libraries
+    weights = rng.pareto(1.2, 1000) + 0.05
+    weights[list(vocab.bird_classes)] *= 3
+    weights /= weights.sum()
+    makes = ["Canon", "NIKON CORPORATION", "Apple", "SONY", "FUJIFILM", "samsung", "OLYMPUS", None]
+    start = dt.datetime(2005, 1, 1)
+    batch_photos, batch_labels, batch_scores = [], [], []
+    for pid in range(1, n + 1):
+        cls = rng.choice(1000, p=weights)
+        probs = np.zeros(1000, np.float32)
+        main = rng.uniform(0.35, 0.98)
+        probs[cls] = main
+        others = rng.choice(1000, 3, replace=False)
+        probs[others] += (1 - main) * rng.dirichlet(np.ones(3))
+        wp = vocab.word_probabilities(probs[None])[0]
+        idx = np.flatnonzero(wp >= 0.05)
+        taken = start + dt.timedelta(seconds=int(rng.integers(0, 20 * 365 * 86400)))
+        make = makes[pid % len(makes)]
+        name = f"img_{pid:06d}.jpg"
+        batch_photos.append(
+            {
+                "id": pid,
+                "folder_id": 1,
+                "path": f"/photos/{taken.year}/{name}",
+                "name": name,
+                "dir": f"/photos/{taken.year}",
+                "size": 3_000_000,
+                "mtime_ns": pid,
+                "content_hash": f"{pid:064x}",
+                "state": "indexed",
+                "taken_at": taken,
+                "camera_make": make,
+                "added_at": start,
+            }
+        )
+        batch_labels.extend({"photo_id": pid, "word_id": words[vocab.words[j]], "p": float(wp[j])} for j in idx)
+        bird = float(probs[list(vocab.bird_classes)].sum())
+        batch_scores.append(
+            {"photo_id": pid, "model_id": model_id, "score": min(1.0, bird * 0.9 + 0.05 * rng.random())}
+        )
+        if len(batch_photos) >= 5000 or pid == n:
+            with lib.session() as s:
+                s.execute(Photo.__table__.insert(), batch_photos)
+                s.execute(PhotoLabel.__table__.insert(), batch_labels)
+                s.execute(BirdScore.__table__.insert(), batch_scores)
+            batch_photos, batch_labels, batch_scores = [], [], []
+    with lib.engine.connect() as c:
+        c.exec_driver_sql("ANALYZE")
+
+
+QUERIES = [
+    "bird",
+    "birds",
+    "dog",
+    "cat",
+    "dog -terrier",
+    "not bird",
+    "vehicle",
+    "food",
+    "2019",
+    "june 2021",
+    "canon",
+    "bird 2015",
+    "img_0001",
+    "golden retriever",
+    "flower",
+    "animal -bird",
+    "boat",
+    "nikon dog",
+]
+
+
+def search_latency(lib: Library, rounds: int = 5) -> tuple[float, float, dict[str, tuple[int, float]]]:
+    searcher = Searcher(lib)
+    samples = []
+    per_query: dict[str, tuple[int, float]] = {}
+    for q in QUERIES:  # warm the page cache and the camera list
+        searcher.search(q)
+    for _ in range(rounds):
+        for q in QUERIES:
+            t = time.perf_counter()
+            hits = searcher.search(q)
+            ms = (time.perf_counter() - t) * 1000
+            samples.append(ms)
+            per_query[q] = (len(hits), max(ms, per_query.get(q, (0, 0.0))[1]))
+    return float(np.percentile(samples, 50)), float(np.percentile(samples, 95)), per_query
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--camera", type=int, default=40, help="12 MP JPEGs to generate")
+    p.add_argument("--catalogue", type=int, default=100_000, help="photos in the generated search catalogue")
+    p.add_argument("--workers", type=int, default=None, help="decode threads (default: one per core)")
+    p.add_argument("--skip-index", action="store_true")
+    args = p.parse_args()
+
+    cores = os.cpu_count() or 1
+    models = Models()
+    device = models.device
+    print(
+        f"PhotoBird index benchmark, {dt.date.today()}: {platform.processor() or platform.machine()}, {cores} "
+        f"cores, device {device}"
+        + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else "")
+        + f", torch {torch.__version__}"
+    )
+    work = Path(tempfile.mkdtemp(prefix="photobird-bench-"))
+    try:
+        if not args.skip_index:
+            cam = make_camera_jpegs(work / "camera", args.camera)
+            real_dir = work / "real"
+            shutil.copytree(config.real_photos_dir(), real_dir, ignore=shutil.ignore_patterns("*.csv", "*.txt"))
+            real = sorted(real_dir.glob("*.JPEG"))
+            mb = sum(p.stat().st_size for p in cam) / len(cam) / 2**20
+            print(f"corpus: {len(cam)} camera-like 12 MP JPEGs ({mb:.1f} MB each), {len(real)} real photos\n")
+            print(f"{'':44}{'12 MP JPEGs':>14}{'real photos':>14}")
+            rows = {}
+            for name, paths, folder in (("cam", cam, work / "camera"), ("real", real, real_dir)):
+                torch.set_num_threads(1)
+                d = decode_only(paths, models)
+                m1 = model_only(paths, models, threads=1)
+                mall = model_only(paths, models, threads=cores)
+                torch.set_num_threads(cores)
+                limit = cores / (d + m1) if device.type == "cpu" else 1 / max(d / cores, mall)
+                nv = naive(paths[: min(len(paths), 20)], models)
+                torch.set_num_threads(cores)
+                e2e, n = end_to_end(folder, models, args.workers)
+                rows[name] = (d, m1, mall, limit, nv, e2e)
+
+            def line(label: str, fn) -> None:
+                print(f"{label:44}{fn(rows['cam']):>14}{fn(rows['real']):>14}")
+
+            line("decode (reduced size), ms/photo, 1 thread", lambda r: f"{r[0] * 1000:.1f}")
+            line("model, ms/photo, 1 thread", lambda r: f"{r[1] * 1000:.1f}")
+            line(f"model, ms/photo, {cores} threads", lambda r: f"{r[2] * 1000:.1f}")
+            line("limit, photos/s", lambda r: f"{r[3]:.1f}")
+            line("naive pipeline, photos/s", lambda r: f"{1 / r[4]:.1f}")
+            line("PhotoBird end-to-end, photos/s", lambda r: f"{1 / r[5]:.1f}")
+            line("  vs naive", lambda r: f"{(1 / r[5]) / (1 / r[4]):.2f}x")
+            line("  vs limit", lambda r: f"{(1 / r[5]) / r[3]:.0%}")
+            print()
+
+        with tempfile.TemporaryDirectory() as tmp:
+            lib = Library(Path(tmp) / "lib")
+            t = time.perf_counter()
+            generate_catalogue(lib, args.catalogue, models)
+            print(
+                f"search over a generated catalogue of {args.catalogue:,} photos "
+                f"(built in {time.perf_counter() - t:.0f} s, {lib.db_path.stat().st_size / 2**20:.0f} MB):"
+            )
+            p50, p95, per_query = search_latency(lib)
+            print(f"  p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(QUERIES)} queries x 5 rounds")
+            for q, (n, ms) in per_query.items():
+                print(f"    {q!r:22} {n:>7,} photos  worst {ms:6.1f} ms")
+            t = time.perf_counter()
+            n_all = len(Searcher(lib).search(""))
+            print(
+                f"  everything (the app's opening view): {n_all:,} photos in {(time.perf_counter() - t) * 1000:.0f} ms"
+            )
+            lib.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,476 @@
+"""Retrain the bird head on the user's labelled photos, and measure it honestly.
+
+``train_steps`` is the core operation behind the training panel and ``photobird train``: a generator that
+yields ``TrainProgress`` (phase, epoch, loss, time left) and returns a ``TrainResult``. It never changes the
+active model: the new head is saved as a new, inactive model version that the user keeps (activates) or
+discards. A cancelled, failed or killed run leaves the active model and every label untouched.
+
+Honest numbers: the current and the new model are evaluated on exactly the same held-out photos, which the new
+model never saw. The hold-out is fixed per picture (a function of its content hash), stratified by keeping
+each class's share, so it stays the same as the user adds labels; when there are too few labels for a useful
+hold-out, k-fold cross-validation is used instead, every labelled photo being scored by a model that did not
+see it. The decision threshold is chosen inside the training data (nested cross-validation, best F1), never
+on the photos it is evaluated on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Generator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import update
+
+from photobird.learn import data as data_mod
+from photobird.learn import head as head_mod
+from photobird.learn import metrics
+from photobird.library import versions
+from photobird.library.schema import ModelVersion
+from photobird.library.store import Library
+from photobird.models import files
+from photobird.models.nets import BirdHead
+from photobird.models.runner import Models
+
+#: Fewer than this many labels of either class and training is refused (the panel says what is needed).
+#: Eight is enough because the base data (500 birds, 4,500 others) keeps the model general.
+MIN_PER_CLASS = 8
+#: Labels per class from which a fixed hold-out is used; below it, k-fold cross-validation.
+HOLDOUT_FROM = 40
+#: What the panel suggests aiming for.
+SUGGESTED_PER_CLASS = 50
+
+
+class NotEnoughLabels(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Readiness:
+    birds: int
+    not_birds: int
+    ready: bool
+    message: str
+
+    @property
+    def more_birds(self) -> int:
+        return max(0, SUGGESTED_PER_CLASS - self.birds)
+
+    @property
+    def more_not_birds(self) -> int:
+        return max(0, SUGGESTED_PER_CLASS - self.not_birds)
+
+
+def readiness(birds: int, not_birds: int) -> Readiness:
+    need_b, need_n = max(0, MIN_PER_CLASS - birds), max(0, MIN_PER_CLASS - not_birds)
+    if need_b or need_n:
+        parts = []
+        if need_b:
+            parts.append(f"{need_b} more photo{'s' if need_b != 1 else ''} marked bird (B)")
+        if need_n:
+            parts.append(f"{need_n} more marked not bird (N)")
+        msg = (
+            f"You have labelled {birds} bird and {not_birds} not-bird photos. Retraining needs at least "
+            f"{MIN_PER_CLASS} of each: label {' and '.join(parts)}."
+        )
+        return Readiness(birds, not_birds, False, msg)
+    if min(birds, not_birds) < SUGGESTED_PER_CLASS:
+        msg = (
+            f"{birds} bird and {not_birds} not-bird photos labelled: enough to retrain. About "
+            f"{SUGGESTED_PER_CLASS} of each makes the before/after comparison more reliable."
+        )
+    else:
+        msg = f"{birds} bird and {not_birds} not-bird photos labelled: ready to retrain."
+    return Readiness(birds, not_birds, True, msg)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    recipe: head_mod.HeadRecipe = field(default_factory=head_mod.HeadRecipe)
+    #: How much one of the user's photos counts, relative to one base image.
+    user_weight: float = 10.0
+    #: How much each augmented view counts, relative to the photo itself.
+    view_weight: float = 0.5
+    holdout_fraction: float = 0.3
+    folds: int = 5
+    inner_folds: int = 3
+    #: Use only this many base images (stratified), e.g. for quick tests; None uses them all.
+    base_limit: int | None = None
+    use_views: bool = True
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["recipe"] = self.recipe.as_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    phase: str  # "preparing", "views", "training", "evaluating", "saving"
+    done: int
+    total: int
+    message: str = ""
+    epoch: int | None = None
+    loss: float | None = None
+    eta_seconds: float | None = None
+    fit: str = ""  # which fit: "final", "fold 2/5"
+
+
+@dataclass
+class Evaluation:
+    """Per held-out photo: truth and both models' scores; confusion at any threshold is recomputable."""
+
+    photo_ids: list[int]
+    hashes: list[str]
+    paths: list[str]
+    is_bird: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+    before_threshold: float
+    after_threshold: float
+
+    def confusion(self, which: str, threshold: float | None = None) -> metrics.Confusion:
+        scores = self.before if which == "before" else self.after
+        t = (
+            threshold
+            if threshold is not None
+            else (self.before_threshold if which == "before" else self.after_threshold)
+        )
+        return metrics.confusion(self.is_bird, scores, t)
+
+    def pr_points(self, which: str) -> list[tuple[float, float, float]]:
+        """(threshold, precision, recall) along the curve."""
+        c = metrics.pr_curve(self.is_bird, self.before if which == "before" else self.after)
+        return [(float(t), float(p), float(r)) for t, p, r in zip(c.thresholds, c.precision, c.recall, strict=True)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "photos": [
+                {"id": i, "hash": h, "path": p, "is_bird": bool(y), "before": float(b), "after": float(a)}
+                for i, h, p, y, b, a in zip(
+                    self.photo_ids, self.hashes, self.paths, self.is_bird, self.before, self.after, strict=True
+                )
+            ],
+            "before_threshold": self.before_threshold,
+            "after_threshold": self.after_threshold,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Evaluation:
+        ph = d["photos"]
+        return cls(
+            [p["id"] for p in ph],
+            [p["hash"] for p in ph],
+            [p["path"] for p in ph],
+            np.array([p["is_bird"] for p in ph], dtype=bool),
+            np.array([p["before"] for p in ph]),
+            np.array([p["after"] for p in ph]),
+            d["before_threshold"],
+            d["after_threshold"],
+        )
+
+
+@dataclass
+class TrainResult:
+    version: str
+    version_id: int
+    mode: str  # "hold-out" | "k-fold"
+    evaluation: Evaluation
+    before_version: str
+    seconds: float
+    losses: list[float]
+    counts: dict[str, int]
+
+    @property
+    def before(self) -> metrics.Confusion:
+        return self.evaluation.confusion("before")
+
+    @property
+    def after(self) -> metrics.Confusion:
+        return self.evaluation.confusion("after")
+
+    @property
+    def threshold(self) -> float:
+        return self.evaluation.after_threshold
+
+    @property
+    def worse(self) -> list[str]:
+        b, a = self.before, self.after
+        out = []
+        if a.recall < b.recall:
+            out.append(f"recall dropped from {b.recall:.1%} to {a.recall:.1%}")
+        if a.precision < b.precision:
+            out.append(f"precision dropped from {b.precision:.1%} to {a.precision:.1%}")
+        return out
+
+    @property
+    def verdict(self) -> str:
+        if self.worse:
+            return (
+                "The new model is worse on your held-out photos: "
+                + " and ".join(self.worse)
+                + ". We recommend Discard."
+            )
+        b, a = self.before, self.after
+        if (a.precision, a.recall) == (b.precision, b.recall):
+            return "The new model scores the same as the current one on your held-out photos."
+        return "The new model is better on your held-out photos. Keep it to use it for search."
+
+    def as_json(self) -> dict[str, Any]:
+        def side(c: metrics.Confusion) -> dict[str, Any]:
+            return {"precision": c.precision, "recall": c.recall, "tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn}
+
+        return {
+            "version": self.version,
+            "held_out": len(self.evaluation.hashes),
+            "mode": self.mode,
+            "before": side(self.before),
+            "after": side(self.after),
+            "threshold": self.threshold,
+            "before_version": self.before_version,
+            "seconds": round(self.seconds, 2),
+            "verdict": self.verdict,
+        }
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def in_holdout(content_hash: str, fraction: float) -> bool:
+    """Fixed forever for a picture: a function of its content alone (re-hashed, so it is not tied to how the
+    content hash itself was made)."""
+    h = hashlib.sha256(b"photobird-holdout:" + content_hash.encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64 < fraction
+
+
+def stratified_folds(y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    assign = np.empty(len(y), dtype=int)
+    for cls in (False, True):
+        idx = np.flatnonzero(y == cls)
+        rng.shuffle(idx)
+        assign[idx] = np.arange(len(idx)) % k
+    return [np.flatnonzero(assign == i) for i in range(k)]
+
+
+def best_f1_threshold(y: np.ndarray, scores: np.ndarray, fallback: float) -> float:
+    if y.sum() == 0 or (~y).sum() == 0:
+        return fallback
+    curve = metrics.pr_curve(y, scores)
+    f1 = 2 * curve.precision * curve.recall / np.maximum(curve.precision + curve.recall, 1e-12)
+    i = int(np.argmax(f1))
+    # midway to the next lower score, so a photo scored exactly at the boundary is not a coin toss
+    t = float(curve.thresholds[i])
+    lower = curve.thresholds[i + 1] if i + 1 < len(curve.thresholds) else t
+    return float((t + lower) / 2) if lower < t else t
+
+
+class _Trainer:
+    def __init__(
+        self,
+        base: data_mod.BaseData,
+        lab: data_mod.Labelled,
+        views: dict[str, np.ndarray],
+        config: TrainConfig,
+        fallback_threshold: float,
+    ) -> None:
+        self.base, self.lab, self.views, self.config = base, lab, views, config
+        self.fallback = fallback_threshold
+        self.losses: list[float] = []
+
+    def design(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c = self.config
+        xs, ys, ws = [self.base.x], [self.base.is_bird], [np.ones(len(self.base.x), np.float32)]
+        xs.append(self.lab.x[user_idx])
+        ys.append(self.lab.is_bird[user_idx])
+        ws.append(np.full(len(user_idx), c.user_weight, np.float32))
+        if c.use_views:
+            for i in user_idx:
+                v = self.views.get(self.lab.hashes[i])
+                if v is not None:
+                    xs.append(v)
+                    ys.append(np.full(len(v), self.lab.is_bird[i]))
+                    ws.append(np.full(len(v), c.user_weight * c.view_weight, np.float32))
+        return np.concatenate(xs), np.concatenate(ys).astype(bool), np.concatenate(ws)
+
+    def fit(self, user_idx: np.ndarray, label: str) -> Generator[TrainProgress, None, BirdHead]:
+        x, y, w = self.design(user_idx)
+        head: BirdHead | None = None
+        for item in head_mod.fit_steps(x, y, self.config.recipe, sample_weight=w):
+            if isinstance(item, head_mod.EpochReport):
+                if label == "final":
+                    self.losses.append(item.loss)
+                yield TrainProgress(
+                    "training", item.epoch + 1, item.epochs, fit=label, epoch=item.epoch + 1, loss=item.loss
+                )
+            else:
+                head = item
+        assert head is not None
+        return head
+
+    def fit_with_threshold(
+        self, user_idx: np.ndarray, label: str
+    ) -> Generator[TrainProgress, None, tuple[BirdHead, float]]:
+        """Fit on ``user_idx`` (plus base data); threshold from inner cross-validation on those photos."""
+        y = self.lab.is_bird[user_idx]
+        k = min(self.config.inner_folds, int(y.sum()), int((~y).sum()))
+        threshold = self.fallback
+        if k >= 2:
+            oof = np.zeros(len(user_idx), np.float32)
+            for j, inner in enumerate(stratified_folds(y, k, self.config.seed + 1)):
+                rest = np.setdiff1d(np.arange(len(user_idx)), inner)
+                h = yield from self.fit(user_idx[rest], f"{label}, threshold {j + 1}/{k}")
+                oof[inner] = head_mod.predict(h, self.lab.x[user_idx[inner]])
+            threshold = best_f1_threshold(y, oof, self.fallback)
+        head = yield from self.fit(user_idx, label)
+        return head, threshold
+
+
+def train_steps(
+    library: Library, models: Models, config: TrainConfig = TrainConfig(), name: str | None = None
+) -> Generator[TrainProgress, None, TrainResult]:
+    t0 = time.perf_counter()
+    yield TrainProgress("preparing", 0, 1, "gathering your labelled photos")
+    lab = data_mod.labelled(library, models)
+    birds, not_birds = lab.counts
+    ready = readiness(birds, not_birds)
+    if not ready.ready:
+        raise NotEnoughLabels(ready.message)
+    active, active_head = versions.active_head(library, models)
+    models.check_head(active_head)
+
+    views: dict[str, np.ndarray] = {}
+    if config.use_views:
+        paths = dict(zip(lab.hashes, lab.paths, strict=True))
+        for done, total in data_mod.embed_views_steps(library, models, lab.hashes, paths):
+            yield TrainProgress("views", done, total, "embedding mirrored and cropped views of new labels")
+        views = data_mod.stored_views(library, models, lab.hashes)
+
+    base = data_mod.load_base(models)
+    if config.base_limit and config.base_limit < len(base.x):
+        keep = stratified_folds(base.is_bird, len(base.x) // config.base_limit, config.seed)[0]
+        base = data_mod.BaseData(base.x[keep], base.is_bird[keep], f"{base.source}, subset of {len(keep)}")
+
+    trainer = _Trainer(base, lab, views, config, fallback_threshold=float(active.threshold))
+    y = lab.is_bird
+    holdout = np.array([in_holdout(h, config.holdout_fraction) for h in lab.hashes], dtype=bool)
+    use_holdout = (
+        min(birds, not_birds) >= HOLDOUT_FROM
+        and y[holdout].sum() >= 3
+        and (~y[holdout]).sum() >= 3
+        and y[~holdout].sum() >= MIN_PER_CLASS
+        and (~y[~holdout]).sum() >= MIN_PER_CLASS
+    )
+    before_all = models.score(lab.x, active_head)
+
+    if use_holdout:
+        mode = "hold-out"
+        eval_idx = np.flatnonzero(holdout)
+        head, threshold = yield from trainer.fit_with_threshold(np.flatnonzero(~holdout), "final")
+        after = head_mod.predict(head, lab.x[eval_idx])
+    else:
+        mode = "k-fold"
+        eval_idx = np.arange(len(lab))
+        k = min(config.folds, birds, not_birds)
+        after = np.zeros(len(lab), np.float32)
+        fold_thresholds = np.zeros(len(lab), np.float32)
+        for i, fold in enumerate(stratified_folds(y, k, config.seed)):
+            rest = np.setdiff1d(eval_idx, fold)
+            h, t = yield from trainer.fit_with_threshold(rest, f"fold {i + 1}/{k}")
+            after[fold] = head_mod.predict(h, lab.x[fold])
+            fold_thresholds[fold] = t
+        head, threshold = yield from trainer.fit_with_threshold(eval_idx, "final")
+        # Each photo was decided by its own fold's model at that fold's threshold. Shift every fold's scores
+        # in logit space so that one threshold (the saved model's) reproduces exactly those decisions, and
+        # the threshold slider moves all folds alike.
+        after = _sigmoid(_logit(after) - _logit(fold_thresholds) + _logit(np.float32(threshold)))
+    yield TrainProgress("evaluating", 0, 1, "comparing the current and the new model on the same photos")
+    evaluation = Evaluation(
+        photo_ids=[lab.photo_ids[i] for i in eval_idx],
+        hashes=[lab.hashes[i] for i in eval_idx],
+        paths=[lab.paths[i] for i in eval_idx],
+        is_bird=y[eval_idx],
+        before=before_all[eval_idx],
+        after=np.asarray(after, dtype=np.float32),
+        before_threshold=float(active.threshold),
+        after_threshold=float(threshold),
+    )
+
+    yield TrainProgress("saving", 0, 1, "saving the new model version")
+    name = name or versions.next_version_name(library)
+    path = library.models_dir / f"{name}.pt"
+    seconds = time.perf_counter() - t0
+    before_c, after_c = evaluation.confusion("before"), evaluation.confusion("after")
+    meta = files.ModelMeta(
+        arch="bird-head",
+        arch_args={"in_dim": models.embedding_dim, "hidden": config.recipe.hidden, "dropout": config.recipe.dropout},
+        classes=["bird"],
+        version=name,
+        input_size=models.input_size,
+        threshold=float(threshold),
+        training={
+            "data": f"{len(base.x)} base images ({base.source}) + {birds} bird and {not_birds} not-bird "
+            "photos labelled by the user",
+            "config": config.as_dict(),
+            "seconds": round(seconds, 2),
+            "trained_at": dt.datetime.now().isoformat(timespec="seconds"),
+        },
+        metrics={
+            "mode": mode,
+            "held_out": len(eval_idx),
+            "before": before_c.as_dict(),
+            "after": after_c.as_dict(),
+            "before_version": active.name,
+        },
+        extra={"embedding": models.spec},
+    )
+    files.save(path, meta, head)
+    info = {
+        "metrics": meta.metrics,
+        "evaluation": evaluation.as_dict(),
+        "config": config.as_dict(),
+        "labels_seen": {
+            "bird": birds,
+            "not-bird": not_birds,
+            "trained_on": [h for h, m in zip(lab.hashes, holdout, strict=True) if not (use_holdout and m)],
+        },
+        "losses": trainer.losses,
+        "seconds": round(seconds, 2),
+    }
+    row = versions.add_version(library, path, name, info, versions.embedder_key(models.spec))
+    return TrainResult(
+        name, row.id, mode, evaluation, active.name, seconds, trainer.losses, {"bird": birds, "not-bird": not_birds}
+    )
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return (1 / (1 + np.exp(-z))).astype(np.float32)
+
+
+def train(library: Library, models: Models, config: TrainConfig = TrainConfig()) -> TrainResult:
+    gen = train_steps(library, models, config)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def evaluation_of(version: ModelVersion) -> Evaluation | None:
+    ev = (version.info or {}).get("evaluation")
+    return Evaluation.from_dict(ev) if ev else None
+
+
+def set_threshold(library: Library, version: ModelVersion, threshold: float) -> None:
+    """The user moved the slider and kept the model: search uses the new threshold."""
+    with library.session() as s:
+        s.execute(update(ModelVersion).where(ModelVersion.id == version.id).values(threshold=float(threshold)))
