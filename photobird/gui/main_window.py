@@ -541,6 +541,10 @@ class MainWindow(QMainWindow):
         )
 
     def _labelled(self, ids: list[int]) -> None:
+        if self.models is not None:  # embed the labelled photos' augmented views now, for retraining later
+            from photobird.learn.data import embed_views_for_photos
+
+            self.runner.run(embed_views_for_photos, self.library, self.models, ids, long=True)
         self.model.refresh(ids)
         if self.stack.currentWidget() is self.viewer:
             self.viewer.refresh_info()

@@ -173,6 +173,18 @@ def embed_views_steps(
         yield i + 1, len(todo)
 
 
+def embed_views_for_photos(library: Library, models: Models, photo_ids: list[int]) -> Iterator[tuple[int, int]]:
+    """Right after the user labels photos: embed their augmented views now, so retraining needs no decoding."""
+    with library.session() as s:
+        rows = s.execute(
+            select(Photo.content_hash, Photo.path)
+            .join(UserLabel, UserLabel.content_hash == Photo.content_hash)
+            .where(Photo.id.in_(photo_ids), Photo.state == PhotoState.INDEXED)
+        ).all()
+    paths = {h: p for h, p in rows}
+    yield from embed_views_steps(library, models, list(paths), paths)
+
+
 def stored_views(library: Library, models: Models, hashes: list[str]) -> dict[str, np.ndarray]:
     """content hash -> (n_views, D) float32, for the pictures whose views exist."""
     embedder_id = ensure_embedder(library, models)
