@@ -27,6 +27,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from photobird import config
+from photobird.learn import data as data_mod
 from photobird.learn import head as head_mod
 from photobird.learn import metrics
 from photobird.media.decode import decode
@@ -144,6 +145,10 @@ def main() -> None:
         "mlp": head_mod.HeadRecipe(hidden=256, dropout=0.3, weight_decay=5e-2),
     }
     val, test, real = data["val"], data["test"], data["real"]
+    # The head is fitted on the base data exactly as shipped (8-bit quantized), the same data every retraining
+    # in the app starts from.
+    q = data_mod.quantize(val["emb"].astype(np.float32))
+    val = {**val, "emb": data_mod.dequantize(q["q"], q["lo"], q["scale"])}
     results: dict = {}
     candidates: dict = {}
     print(
@@ -212,6 +217,15 @@ def main() -> None:
         )
         files.save(args.export, meta, module)
         print(f"exported {args.export} sha256 {runner.record_shipped(args.export)}")
+        base_path = args.export.parent / data_mod.BASE_FILE
+        data_mod.save_base(
+            base_path,
+            data["val"]["emb"],
+            data["val"]["is_bird"],
+            models.spec,
+            "CIFAR-10 validation split carved from train (5,000 images, 500 birds)",
+        )
+        print(f"exported {base_path} sha256 {runner.record_shipped(base_path)}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from photobird import config
 from photobird.gui.grid import ID_ROLE, PhotoGrid, PhotoGridModel
+from photobird.gui.notify import notify
 from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
 from photobird.library import catalogue, scan
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self.runner = TaskRunner(self)
         self.searcher = Searcher(library)
         self.models: Any = None
+        self.models_error: str | None = None
         self.index_task: Task | None = None
         self._search_generation = 0
         self._last_refresh = 0.0
@@ -304,8 +306,9 @@ class MainWindow(QMainWindow):
             self.start_indexing()
 
     def _models_failed(self, message: str, tb: str) -> None:
+        self.models_error = message
         self.status_text.setText(f"Could not load the models: {message}")
-        QMessageBox.critical(self, "PhotoBird", f"Could not load the models:\n{message}")
+        notify(self, f"Could not load the models:\n{message}", critical=True)
 
     def start_indexing(self) -> None:
         if self.models is None or self._closing:
@@ -537,7 +540,7 @@ class MainWindow(QMainWindow):
             ids,
             label,
             on_done=lambda _n, ids=ids: self._labelled(ids),
-            on_error=lambda m, tb: QMessageBox.warning(self, "PhotoBird", m),
+            on_error=lambda m, tb: notify(self, m),
         )
 
     def _labelled(self, ids: list[int]) -> None:

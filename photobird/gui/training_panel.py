@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from photobird.gui.notify import notify
 from photobird.gui.worker import Task
 from photobird.learn import metrics
 from photobird.learn.train import (
@@ -635,5 +635,5 @@ class TrainingPanel(QWidget):
             self.library,
             v,
             on_done=done,
-            on_error=lambda m, tb: QMessageBox.warning(self, "PhotoBird", m),
+            on_error=lambda m, tb: notify(self, m),
         )

@@ -21,7 +21,8 @@ def open_window(qtbot, library, settings) -> MainWindow:
     win = MainWindow(library, device="cpu", settings=settings)
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.models is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: win.models is not None or win.models_error is not None, timeout=TIMEOUT)
+    assert win.models_error is None, win.models_error
     return win
 
 

@@ -36,7 +36,10 @@ def test_event_loop_never_stalls_while_indexing(qtbot, tmp_path: Path, library, 
     win = MainWindow(library, device="cpu", settings=settings, start_indexing=False)
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.models is not None, timeout=120_000)  # loading the models is not indexing
+    qtbot.waitUntil(
+        lambda: win.models is not None or win.models_error is not None, timeout=120_000
+    )  # loading the models is not indexing
+    assert win.models_error is None, win.models_error
 
     gaps: list[float] = []
     clock = QElapsedTimer()
