@@ -232,16 +232,25 @@ class MainWindow(QMainWindow):
 
         self._actions()
         self._restore_settings()
-        self.refresh_sidebar()
-        self.run_search()
-        self.models_task = self.runner.run(
-            _load_models, device, on_done=self._models_loaded, on_error=self._models_failed, long=True
-        )
+        self._device = device
+        self.models_task: Task | None = None
         self._start_indexing_when_ready = start_indexing
+        # Background work starts once the event loop runs, so the window paints first: the workers import
+        # torch, which holds the interpreter for seconds.
+        QTimer.singleShot(0, self._start_background)
         self._periodic = QTimer(self)
         self._periodic.setInterval(2000)
         self._periodic.timeout.connect(self._refresh_during_indexing)
         self._periodic.start()
+
+    def _start_background(self) -> None:
+        if self._closing:
+            return
+        self.refresh_sidebar()
+        self.run_search()
+        self.models_task = self.runner.run(
+            _load_models, self._device, on_done=self._models_loaded, on_error=self._models_failed, long=True
+        )
 
     # setup ----------------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ closing it, which runs its ``finally`` (the core commits or rolls back there).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 import traceback
@@ -70,10 +71,16 @@ class Task(QRunnable):
             else:
                 self.signals.finished.emit(result)
         except Exception as e:  # reported to the GUI, never raised into Qt
-            self.signals.failed.emit(f"{type(e).__name__}: {e}", traceback.format_exc())
+            self._emit(self.signals.failed, f"{type(e).__name__}: {e}", traceback.format_exc())
         finally:
             self.done.set()
-            self.signals.ended.emit()
+            self._emit(self.signals.ended)
+
+    @staticmethod
+    def _emit(signal: Any, *args: Any) -> None:
+        """Emit unless the receiving side is already gone (the app quit while this task ran)."""
+        with contextlib.suppress(RuntimeError):
+            signal.emit(*args)
 
     def _drive(self, gen: Generator[Any, None, Any]) -> Any:
         try:
