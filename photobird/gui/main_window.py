@@ -196,8 +196,8 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.addTab(splitter, "Photos")
+        # added once the models have loaded: the panel's imports need torch, which a worker imports meanwhile
         self.training_panel: QWidget | None = None
-        self._add_training_tab()
         self.setCentralWidget(self.tabs)
 
         # status bar ---------------------------------------------------------------------------------------------
@@ -309,6 +309,8 @@ class MainWindow(QMainWindow):
 
     def _models_loaded(self, models: Any) -> None:
         self.models = models
+        if self.training_panel is None:
+            self._add_training_tab()
         self.models_ready.emit(models)
         self.status_text.setText("Models loaded.")
         if self._start_indexing_when_ready:
