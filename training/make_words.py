@@ -175,6 +175,14 @@ GENERIC = {
 }
 
 
+#: Links WordNet 3.0 leaves out that searchers assume: a bus is a motor vehicle (WordNet files it under public
+#: transport only, so "vehicle" missed every bus), and a warplane is an airplane (only "heavier-than-air craft").
+EXTRA_HYPERNYMS: dict[int, list[int]] = {
+    2924116: [3791235],  # bus.n.01 -> motor_vehicle.n.01
+    4552348: [2691156],  # warplane.n.01 -> airplane.n.01
+}
+
+
 def parse_data_noun(path: Path) -> dict[int, tuple[list[str], list[int]]]:
     """offset -> (lemma names, hypernym offsets) from WordNet's ``data.noun`` (format: wndb(5WN))."""
     synsets: dict[int, tuple[list[str], list[int]]] = {}
@@ -195,7 +203,7 @@ def parse_data_noun(path: Path) -> dict[int, tuple[list[str], list[int]]]:
                 if symbol in ("@", "@i"):
                     hypernyms.append(target)
                 pos += 4
-            synsets[offset] = (words, hypernyms)
+            synsets[offset] = (words, hypernyms + EXTRA_HYPERNYMS.get(offset, []))
     return synsets
 
 

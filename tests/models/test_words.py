@@ -47,9 +47,9 @@ def test_everyday_words() -> None:
         "flower": ["daisy"],
         "fruit": ["banana", "granny smith apple", "strawberry"],
         "food": ["pizza", "cheeseburger", "banana"],
-        "vehicle": ["airliner", "sports car", "canoe"],  # (WordNet files "bus" under public transport only)
+        "vehicle": ["airliner", "school bus", "canoe", "sports car"],
         "instrument": ["acoustic guitar", "violin", "grand piano"],
-        "airplane": ["airliner"],
+        "airplane": ["airliner", "warplane"],
         "aircraft": ["airliner", "warplane"],
         "aeroplane": ["airliner"],
         "cat": ["tabby", "siamese cat"],
