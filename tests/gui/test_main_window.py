@@ -48,7 +48,8 @@ def test_add_folder_search_label_restart(qtbot, tmp_path: Path, library, setting
     qtbot.waitUntil(lambda: win.folder_list.count() == 1, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: catalogue.stats(library).indexed == 14, timeout=TIMEOUT)
     wait_up_to_date(qtbot, win)
-    assert "(14)" in win.folder_list.item(0).text()
+    # the sidebar's counts come from a background query: wait for it rather than race it
+    qtbot.waitUntil(lambda: "(14)" in win.folder_list.item(0).text(), timeout=10_000)
     qtbot.waitUntil(lambda: not win.banner.isVisible(), timeout=10_000)
 
     # search as you type
