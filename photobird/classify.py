@@ -52,7 +52,7 @@ def expand(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 def _prepare(models: Models, path: Path) -> Prepared | str:
     try:
-        return models.prepare(decode(path, min_side=max(models.input_size, 32)).image)
+        return models.prepare(decode(path).image)  # the size the indexer decodes at, so both agree
     except DecodeError as e:
         return str(e)
 

@@ -2,8 +2,9 @@
 
 - **Base data**: embeddings of the CIFAR-10 images the shipped head was trained on (the validation split
   carved from CIFAR-10's training set, 500 birds and 4,500 others), computed once by training/train_head.py
-  and shipped, quantized to 8 bits, in resources/models/base-embeddings.npz. Retraining always includes them,
-  so a handful of user labels adjusts the model instead of replacing it.
+  and shipped in resources/models/base-embeddings.npz: the networks' features quantized to 8 bits, their
+  verdicts and the image size (the embedding's last ``EXACT_DIMS`` entries, which the head reads directly)
+  exact. Retraining always includes them, so the small-image expert stays what it was shipped as.
 - **User data**: the stored embedding of every photo the user marked bird / not bird, plus the embeddings of
   a few augmented views of it (mirrored, cropped), computed once per labelled picture.
 """
@@ -24,7 +25,7 @@ from photobird.library.schema import Embedding, LabelView, Photo, PhotoState, Us
 from photobird.library.store import Library
 from photobird.library.versions import ensure_embedder
 from photobird.media.decode import DecodeError, decode
-from photobird.models import files
+from photobird.models import files, nets
 from photobird.models.runner import Models, shipped_manifest
 
 BASE_FILE = "base-embeddings.npz"
@@ -52,10 +53,16 @@ def dequantize(q: np.ndarray, lo: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return q.astype(np.float32) * scale + lo
 
 
+#: The embedding's last entries (the networks' verdicts and the image size) are stored unquantized.
+EXACT_DIMS = len(nets.VERDICTS) + 1
+
+
 def save_base(path: Path, x: np.ndarray, is_bird: np.ndarray, spec: list[dict], source: str) -> None:
+    x = np.asarray(x, dtype=np.float32)
     np.savez_compressed(
         path,
-        **quantize(np.asarray(x, dtype=np.float32)),
+        **quantize(x[:, :-EXACT_DIMS]),
+        exact=x[:, -EXACT_DIMS:],
         is_bird=np.asarray(is_bird, bool),
         spec=np.array(json.dumps(spec, sort_keys=True)),
         source=np.array(source),
@@ -81,7 +88,8 @@ def load_base(models: Models, path: Path | None = None) -> BaseData:
         spec = json.loads(str(z["spec"]))
         if spec != json.loads(json.dumps(models.spec, sort_keys=True)):
             raise DataError(f"{path}: base data was embedded by other networks than the ones loaded")
-        return BaseData(dequantize(z["q"], z["lo"], z["scale"]), z["is_bird"].astype(bool), str(z["source"]))
+        x = np.concatenate([dequantize(z["q"], z["lo"], z["scale"]), z["exact"]], axis=1)
+        return BaseData(x, z["is_bird"].astype(bool), str(z["source"]))
 
 
 # --------------------------------------------------------------------------------------------------------------

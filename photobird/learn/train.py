@@ -33,7 +33,7 @@ from photobird.library.schema import ModelVersion
 from photobird.library.store import Library
 from photobird.models import files
 from photobird.models.nets import BirdHead
-from photobird.models.runner import Models
+from photobird.models.runner import HEAD_FILE, Models, load_shipped
 
 #: Fewer than this many labels of either class and training is refused (the panel says what is needed).
 #: Eight is enough because the base data (500 birds, 4,500 others) keeps the model general.
@@ -90,8 +90,9 @@ def readiness(birds: int, not_birds: int) -> Readiness:
 @dataclass(frozen=True)
 class TrainConfig:
     recipe: head_mod.HeadRecipe = field(default_factory=head_mod.HeadRecipe)
-    #: How much one of the user's photos counts, relative to one base image.
-    user_weight: float = 10.0
+    #: How much the user's photos (with their views) count in all, relative to all of the base data. Within
+    #: the user's photos, birds and non-birds count equally.
+    user_weight: float = 1.0
     #: How much each augmented view counts, relative to the photo itself.
     view_weight: float = 0.5
     holdout_fraction: float = 0.3
@@ -276,31 +277,42 @@ class _Trainer:
         lab: data_mod.Labelled,
         views: dict[str, np.ndarray],
         config: TrainConfig,
-        fallback_threshold: float,
+        init: BirdHead,
     ) -> None:
         self.base, self.lab, self.views, self.config = base, lab, views, config
-        self.fallback = fallback_threshold
+        self.init = init
         self.losses: list[float] = []
 
     def design(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Base data (each image weighing 1, as when the shipped head was fitted) and the user's photos and
+        views, together weighing ``user_weight`` times the base data, birds and non-birds equally."""
         c = self.config
         xs, ys, ws = [self.base.x], [self.base.is_bird], [np.ones(len(self.base.x), np.float32)]
-        xs.append(self.lab.x[user_idx])
-        ys.append(self.lab.is_bird[user_idx])
-        ws.append(np.full(len(user_idx), c.user_weight, np.float32))
+        ux, uy, uw = [self.lab.x[user_idx]], [self.lab.is_bird[user_idx]], [np.ones(len(user_idx), np.float32)]
         if c.use_views:
             for i in user_idx:
                 v = self.views.get(self.lab.hashes[i])
                 if v is not None:
-                    xs.append(v)
-                    ys.append(np.full(len(v), self.lab.is_bird[i]))
-                    ws.append(np.full(len(v), c.user_weight * c.view_weight, np.float32))
-        return np.concatenate(xs), np.concatenate(ys).astype(bool), np.concatenate(ws)
+                    ux.append(v)
+                    uy.append(np.full(len(v), self.lab.is_bird[i]))
+                    uw.append(np.full(len(v), c.view_weight, np.float32))
+        x, y, w = np.concatenate(ux), np.concatenate(uy).astype(bool), np.concatenate(uw)
+        for cls in (True, False):
+            m = y == cls
+            if m.any():
+                w[m] *= 0.5 / w[m].sum()
+        w *= c.user_weight * len(self.base.x)
+        return (
+            np.concatenate([*xs, x]),
+            np.concatenate([*ys, y]).astype(bool),
+            np.concatenate([*ws, w]).astype(np.float32),
+        )
 
     def fit(self, user_idx: np.ndarray, label: str) -> Generator[TrainProgress, None, BirdHead]:
+        """Fit from the shipped head on ``user_idx`` (plus base data); the photo expert left uncalibrated."""
         x, y, w = self.design(user_idx)
         head: BirdHead | None = None
-        for item in head_mod.fit_steps(x, y, self.config.recipe, sample_weight=w):
+        for item in head_mod.fit_steps(x, y, self.config.recipe, sample_weight=w, init=self.init):
             if isinstance(item, head_mod.EpochReport):
                 if label == "final":
                     self.losses.append(item.loss)
@@ -310,24 +322,25 @@ class _Trainer:
             else:
                 head = item
         assert head is not None
+        head_mod.calibrate(head, BirdHead.PHOTO, 0.5)
         return head
 
-    def fit_with_threshold(
-        self, user_idx: np.ndarray, label: str
-    ) -> Generator[TrainProgress, None, tuple[BirdHead, float]]:
-        """Fit on ``user_idx`` (plus base data); threshold from inner cross-validation on those photos."""
+    def fit_calibrated(self, user_idx: np.ndarray, label: str) -> Generator[TrainProgress, None, BirdHead]:
+        """Fit on ``user_idx`` (plus base data), then calibrate the photo expert so that 0.5 is the threshold
+        inner cross-validation on those photos chose (best F1): never chosen on the photos it is tested on."""
         y = self.lab.is_bird[user_idx]
         k = min(self.config.inner_folds, int(y.sum()), int((~y).sum()))
-        threshold = self.fallback
+        threshold = 0.5
         if k >= 2:
             oof = np.zeros(len(user_idx), np.float32)
             for j, inner in enumerate(stratified_folds(y, k, self.config.seed + 1)):
                 rest = np.setdiff1d(np.arange(len(user_idx)), inner)
                 h = yield from self.fit(user_idx[rest], f"{label}, threshold {j + 1}/{k}")
                 oof[inner] = head_mod.predict(h, self.lab.x[user_idx[inner]])
-            threshold = best_f1_threshold(y, oof, self.fallback)
+            threshold = best_f1_threshold(y, oof, 0.5)
         head = yield from self.fit(user_idx, label)
-        return head, threshold
+        head_mod.calibrate(head, BirdHead.PHOTO, threshold)
+        return head
 
 
 def train_steps(
@@ -355,7 +368,11 @@ def train_steps(
         keep = stratified_folds(base.is_bird, len(base.x) // config.base_limit, config.seed)[0]
         base = data_mod.BaseData(base.x[keep], base.is_bird[keep], f"{base.source}, subset of {len(keep)}")
 
-    trainer = _Trainer(base, lab, views, config, fallback_threshold=float(active.threshold))
+    # every fit starts from the shipped head and stays close to it, whichever version is active now
+    shipped = load_shipped(HEAD_FILE, expect_arch="bird-head")
+    models.check_head(shipped)
+    assert isinstance(shipped.module, BirdHead)
+    trainer = _Trainer(base, lab, views, config, init=shipped.module)
     y = lab.is_bird
     holdout = np.array([in_holdout(h, config.holdout_fraction) for h in lab.hashes], dtype=bool)
     use_holdout = (
@@ -367,27 +384,24 @@ def train_steps(
     )
     before_all = models.score(lab.x, active_head)
 
+    # Every fitted head is calibrated so that 0.5 is its own chosen threshold: each photo below is decided by
+    # its model at 0.5, and the threshold slider moves all of them alike.
+    threshold = 0.5
     if use_holdout:
         mode = "hold-out"
         eval_idx = np.flatnonzero(holdout)
-        head, threshold = yield from trainer.fit_with_threshold(np.flatnonzero(~holdout), "final")
+        head = yield from trainer.fit_calibrated(np.flatnonzero(~holdout), "final")
         after = head_mod.predict(head, lab.x[eval_idx])
     else:
         mode = "k-fold"
         eval_idx = np.arange(len(lab))
         k = min(config.folds, birds, not_birds)
         after = np.zeros(len(lab), np.float32)
-        fold_thresholds = np.zeros(len(lab), np.float32)
         for i, fold in enumerate(stratified_folds(y, k, config.seed)):
             rest = np.setdiff1d(eval_idx, fold)
-            h, t = yield from trainer.fit_with_threshold(rest, f"fold {i + 1}/{k}")
+            h = yield from trainer.fit_calibrated(rest, f"fold {i + 1}/{k}")
             after[fold] = head_mod.predict(h, lab.x[fold])
-            fold_thresholds[fold] = t
-        head, threshold = yield from trainer.fit_with_threshold(eval_idx, "final")
-        # Each photo was decided by its own fold's model at that fold's threshold. Shift every fold's scores
-        # in logit space so that one threshold (the saved model's) reproduces exactly those decisions, and
-        # the threshold slider moves all folds alike.
-        after = _sigmoid(_logit(after) - _logit(fold_thresholds) + _logit(np.float32(threshold)))
+        head = yield from trainer.fit_calibrated(eval_idx, "final")
     yield TrainProgress("evaluating", 0, 1, "comparing the current and the new model on the same photos")
     evaluation = Evaluation(
         photo_ids=[lab.photo_ids[i] for i in eval_idx],
@@ -407,7 +421,7 @@ def train_steps(
     before_c, after_c = evaluation.confusion("before"), evaluation.confusion("after")
     meta = files.ModelMeta(
         arch="bird-head",
-        arch_args={"in_dim": models.embedding_dim, "hidden": config.recipe.hidden, "dropout": config.recipe.dropout},
+        arch_args=head.arch_args(),
         classes=["bird"],
         version=name,
         input_size=models.input_size,
@@ -446,14 +460,6 @@ def train_steps(
         name, row.id, mode, evaluation, active.name, seconds, trainer.losses, {"bird": birds, "not-bird": not_birds}
     )
 
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
-    return np.log(p / (1 - p))
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return (1 / (1 + np.exp(-z))).astype(np.float32)
 
 
 def train(library: Library, models: Models, config: TrainConfig = TrainConfig()) -> TrainResult:

@@ -22,11 +22,12 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -420,27 +421,51 @@ class Indexer:
     def _pipeline(
         self, jobs: list[Job], models: Models, known: set[str], writer: _Writer, summary: IndexSummary, t0: float
     ) -> Generator[Progress, None, None]:
+        """Decode threads feed batches to model threads; this thread hands out work and writes results.
+
+        On a CPU every core both decodes and runs the networks: torch runs single-threaded inside each of
+        ``workers`` model threads (its kernels release the GIL), so while one batch is in the networks the
+        next is being decoded and no core waits; on a GPU one thread feeds the device.
+        """
         total = len(jobs)
         done = 0
         batch: list[Outcome] = []
         in_flight: dict[Future[Outcome], tuple[Job, float]] = {}
-        window = self.workers * 2 + self.batch_size * 2
+        on_cpu = models.device.type == "cpu"
+        model_threads = self.workers if on_cpu else 1
+        batch_size = min(self.batch_size, 8) if on_cpu else self.batch_size
+        analysing: dict[Future[list[Analysis]], list[Outcome]] = {}
+        window = self.workers * 2 + batch_size * (model_threads + 1)
         queue = collections.deque(jobs)
         exhausted = False
         last_yield = 0.0
         t_start = last_commit = time.perf_counter()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="photobird-decode")
+        model_pool = ThreadPoolExecutor(model_threads, thread_name_prefix="photobird-model")
+        torch_threads = torch.get_num_threads()
+        if on_cpu:
+            torch.set_num_threads(1)
         current: str | None = None
         retry_ids: set[int] = set()
 
-        def run_batch() -> None:
+        def submit_batch() -> None:
             nonlocal batch
             if batch:
-                analyses = models.analyze([o.prepared for o in batch if o.prepared is not None])
-                for o, a in zip(batch, analyses, strict=True):
+                chunk, batch = batch, []
+                analysing[model_pool.submit(models.analyze, [o.prepared for o in chunk])] = chunk  # type: ignore[misc]
+
+        def collect(block: bool) -> None:
+            """Hand finished analyses to the writer (all of them when ``block``)."""
+            if not analysing:
+                return
+            finished, _ = wait(
+                list(analysing), timeout=None if block else 0, return_when=ALL_COMPLETED if block else FIRST_COMPLETED
+            )
+            for fut in finished:
+                chunk = analysing.pop(fut)
+                for o, a in zip(chunk, fut.result(), strict=True):
                     o.prepared = None
                     writer.add(o, a)
-                batch = []
 
         try:
             while True:
@@ -450,7 +475,8 @@ class Indexer:
                     done -= len(writer.retry)
                     writer.retry = []
                     exhausted = False
-                while not exhausted and len(in_flight) < window:
+                pending = len(in_flight) + len(batch) + sum(len(c) for c in analysing.values())
+                while not exhausted and pending < window:
                     if not queue:
                         exhausted = True
                         break
@@ -458,11 +484,15 @@ class Indexer:
                     hint = set() if job.photo_id in retry_ids else known
                     fut = pool.submit(read_one, job, self.library, models.prepare, hint)
                     in_flight[fut] = (job, time.perf_counter())
-                if not in_flight:
+                    pending += 1
+                if not in_flight and not batch and not analysing:
                     break
-                finished, _ = wait(list(in_flight), timeout=0.5 if not batch else 0, return_when=FIRST_COMPLETED)
+                waiting = list(in_flight) + list(analysing)
+                finished, _ = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
                 now = time.perf_counter()
                 for fut in finished:
+                    if fut not in in_flight:
+                        continue
                     job, _ = in_flight.pop(fut)
                     outcome = fut.result()
                     current = job.path
@@ -479,11 +509,15 @@ class Indexer:
                         writer.add(
                             Outcome(job, "failed", error=f"took longer than {self.decode_timeout:.0f} s to decode")
                         )
-                if len(batch) >= self.batch_size or (batch and (not finished or not in_flight)):
-                    run_batch()
+                # a full batch goes to the networks, and a partial one when a model thread would sit idle
+                if len(batch) >= batch_size or (batch and len(analysing) < model_threads):
+                    submit_batch()
+                collect(block=False)
                 due = writer.rows and now - last_commit > self.commit_seconds
-                if len(writer.rows) >= self.commit_every or due or (not in_flight and exhausted):
-                    run_batch()
+                if len(writer.rows) >= self.commit_every or due or (not in_flight and exhausted and not batch):
+                    if not in_flight and exhausted:
+                        submit_batch()
+                        collect(block=True)
                     writer.flush(summary)
                     last_commit = time.perf_counter()
                 if now - last_yield > 0.2 or (not in_flight and exhausted):
@@ -491,12 +525,16 @@ class Indexer:
                     rate = done / max(now - t_start, 1e-9)
                     yield Progress("indexing", done, total, current, rate, summary.failed)
         finally:
-            # cancelled or finished: whatever is complete is written; nothing half-done is
+            # cancelled or finished: what the networks already hold is finished and written, decoded photos
+            # still waiting are dropped (the next run picks them up again), nothing half-done is written
             try:
-                run_batch()
+                collect(block=True)
                 writer.flush(summary)
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
+                model_pool.shutdown(wait=True, cancel_futures=True)
+                if on_cpu:
+                    torch.set_num_threads(torch_threads)
 
 
 def purge_missing(library: Library, older_than_seconds: float = 0.0) -> int:

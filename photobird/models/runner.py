@@ -9,7 +9,9 @@ how a retrained head re-scores a whole library without decoding a single JPEG.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import threading
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from PIL import Image
 
 from photobird import config
 from photobird.media.decode import fit_square
-from photobird.models import files
+from photobird.models import files, nets
 from photobird.models.words import Vocabulary, load_vocabulary
 
 BACKBONE_FILE = "backbone-efficientnet-lite0.json"
@@ -72,6 +74,13 @@ class Prepared:
 
     backbone: np.ndarray  # (S, S, 3) uint8
     small: np.ndarray  # (32, 32, 3) uint8
+    #: Short side of the image the views were made from (decoding never reduces a photo below 256 pixels).
+    side: int = 256
+
+    @property
+    def is_small(self) -> bool:
+        """A thumbnail-sized image, where the CIFAR network's verdict counts (``nets.SMALL_IMAGE_SIDES``)."""
+        return self.side < nets.SMALL_IMAGE_SIDES[1]
 
 
 @dataclass
@@ -84,14 +93,20 @@ class Analysis:
 
 
 #: Images per forward pass on a CPU (see ``Models.embed``).
-CPU_CHUNK = 8
+CPU_CHUNK = 4
 
 
 def embedding_spec(backbone: files.LoadedModel, small: files.LoadedModel) -> list[dict[str, Any]]:
-    """What an embedding is made of; a head trained on other embeddings is refused."""
+    """What an embedding is made of; a head trained on other embeddings is refused.
+
+    The two networks' pooled features, then their own verdicts and the image's size (``nets.VERDICTS``,
+    ``nets.SIZE``), which the bird head's experts and gate read.
+    """
     return [
         {"model": backbone.meta.arch, "sha256": backbone.sha256, "dim": int(backbone.module.embed_dim)},
         {"model": small.meta.arch, "sha256": small.sha256, "dim": int(small.module.embed_dim)},
+        {"model": "verdicts", "names": list(nets.VERDICTS), "dim": len(nets.VERDICTS), "version": 1},
+        {"model": "size", "names": [nets.SIZE], "dim": 1, "small_sides": list(nets.SMALL_IMAGE_SIDES)},
     ]
 
 
@@ -137,7 +152,15 @@ class Models:
         self.embedding_dim = sum(p["dim"] for p in self.spec)
         self.backbone.module.to(self.device)
         self.small.module.to(self.device)
-        self._lock = threading.Lock()
+        # inference only: batch norm folded into the convolutions (same outputs to ~1e-5, fewer passes)
+        self._bb_net = nets.fold_batchnorm(self.backbone.module).to(self.device)
+        self._small_net = nets.fold_batchnorm(self.small.module).to(self.device)
+        bird = torch.zeros(len(self.backbone.meta.classes), dtype=torch.bool)
+        bird[list(self.vocabulary.bird_classes)] = True
+        self._bird_mask = bird.to(self.device)
+        self._small_bird = int(self.small.meta.classes.index("bird"))
+        # one batch at a time on a GPU; on a CPU, callers may run batches side by side (one thread each)
+        self._lock = threading.Lock() if self.device.type != "cpu" else contextlib.nullcontext()
         self._set_norm()
         self.head: files.LoadedModel | None = None
         if with_head:
@@ -200,7 +223,7 @@ class Models:
         """The networks' two views of an RGB photo. Pure CPU work; safe to call from worker threads."""
         bb = fit_square(image, self.input_size)
         small = fit_square(image, 32) if image.size != (32, 32) else image
-        return Prepared(np.asarray(bb, dtype=np.uint8), np.asarray(small, dtype=np.uint8))
+        return Prepared(np.asarray(bb, dtype=np.uint8), np.asarray(small, dtype=np.uint8), min(image.size))
 
     def _tensor(self, arrays: list[np.ndarray], norm: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x = torch.from_numpy(np.stack(arrays)).to(self.device, non_blocking=True)
@@ -211,8 +234,8 @@ class Models:
         """(embeddings float32 (N, D), ImageNet class probabilities (N, 1000), CIFAR probabilities (N, 10)).
 
         On a CPU the batch goes through in chunks of ``CPU_CHUNK``: the backbone's depthwise convolutions run
-        slower per image in larger batches once the activations outgrow the cache (measured: 30 ms at 8, 51 ms
-        at 32 on one thread), while the indexer still batches its database writes.
+        slower per image in larger batches once the activations outgrow the cache (measured on one thread:
+        about 14 ms an image at 2-4, 24 ms at 8), while the indexer still batches its database writes.
         """
         chunk = len(batch) if self.device.type != "cpu" else CPU_CHUNK
         parts = [self._embed(batch[i : i + chunk]) for i in range(0, len(batch), chunk)]
@@ -222,21 +245,39 @@ class Models:
 
     @torch.inference_mode()
     def _embed(self, batch: list[Prepared]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        with self._lock:  # one batch at a time on the device
+        with self._lock:
             xb = self._tensor([p.backbone for p in batch], self._bb_norm)
-            bb = self.backbone.module
-            feats = bb.embed(xb)
-            class_probs = torch.softmax(bb._fc(feats), dim=1)
+            feats = self._bb_net.embed(xb)
+            class_logits = self._bb_net._fc(feats).float()
             xs = self._tensor([p.small for p in batch], self._small_norm)
-            sm = self.small.module
-            f1, f2 = sm.embed(xs), sm.embed(xs.flip(3))  # the mirror image too: test-time augmentation
-            small_feats = (f1 + f2) / 2
-            small_probs = (
-                torch.softmax(sm.classifier(f1) * sm.logit_scale, 1)
-                + torch.softmax(sm.classifier(f2) * sm.logit_scale, 1)
-            ) / 2
-            emb = torch.cat([feats, small_feats], dim=1)
-            return emb.float().cpu().numpy(), class_probs.float().cpu().numpy(), small_probs.float().cpu().numpy()
+            sm = self._small_net
+            small_feats = sm.embed(xs)
+            # Thumbnail-sized images, where the CIFAR network's verdict decides, are also seen mirrored
+            # (test-time augmentation); for photos its features only feed the user's retrained head.
+            small = [i for i, p in enumerate(batch) if p.is_small]
+            if small:
+                idx = torch.tensor(small, device=xs.device)
+                small_feats[idx] = (small_feats[idx] + sm.embed(xs[idx].flip(3))) / 2
+            # bias-free linear classifier: the logits of the mean features are the mean logits
+            small_logits = (sm.classifier(small_feats) * sm.logit_scale).float()
+            log_p = torch.log_softmax(class_logits, dim=1)
+            b = self._small_bird
+            verdicts = torch.stack(
+                [
+                    small_logits[:, b]
+                    - torch.logsumexp(torch.cat([small_logits[:, :b], small_logits[:, b + 1 :]], 1), 1),
+                    torch.logsumexp(log_p[:, self._bird_mask], 1) - torch.logsumexp(log_p[:, ~self._bird_mask], 1),
+                    log_p.max(dim=1).values,
+                ],
+                dim=1,
+            )
+            side = torch.tensor([[math.log2(max(p.side, 1))] for p in batch], device=xs.device)
+            emb = torch.cat([feats.float(), small_feats.float(), verdicts, side], dim=1)
+            return (
+                emb.cpu().numpy(),
+                log_p.exp().cpu().numpy(),
+                torch.softmax(small_logits, dim=1).cpu().numpy(),
+            )
 
     def analyze(self, batch: list[Prepared]) -> list[Analysis]:
         if not batch:

@@ -93,6 +93,8 @@ class Vocabulary:
     #: Words worth showing (class names and each ancestor's headword); the others are synonyms, searchable
     #: but not displayed ("cat", not also "true cat" and "felid").
     shown: np.ndarray  # (V,) bool
+    #: How many classes carry each word (V,): fewer means more specific.
+    class_count: np.ndarray
 
     def word_probabilities(self, class_probs: np.ndarray) -> np.ndarray:
         """(N, 1000) class probabilities -> (N, V) word probabilities (clipped to 1 against rounding)."""
@@ -102,15 +104,15 @@ class Vocabulary:
         self, class_probs: np.ndarray, min_p: float = 0.05, limit: int = 40, shown_only: bool = False
     ) -> list[dict[str, float]]:
         """Per image, the words with probability >= ``min_p``, most probable first (ties: more specific first)."""
-        wp = self.word_probabilities(np.atleast_2d(class_probs))
+        wp = np.round(self.word_probabilities(np.atleast_2d(class_probs)), 4)
         out = []
         for row in wp:
             keep = row >= min_p
             if shown_only:
                 keep &= self.shown
             idx = np.flatnonzero(keep)
-            # more specific words are carried by fewer classes: break ties by class count
-            idx = sorted(idx, key=lambda j: (-round(float(row[j]), 4), self._class_count[j]))[:limit]
+            # most probable first; more specific words (carried by fewer classes) first among equals
+            idx = idx[np.lexsort((self.class_count[idx], -row[idx]))][:limit]
             out.append({self.words[j]: round(float(row[j]), 4) for j in idx})
         return out
 
@@ -126,10 +128,6 @@ class Vocabulary:
     def bird_probability(self, class_probs: np.ndarray) -> np.ndarray:
         """The backbone's own answer: the summed probability of ImageNet's 59 bird classes."""
         return np.asarray(class_probs)[:, list(self.bird_classes)].sum(axis=1)
-
-    @property
-    def _class_count(self) -> np.ndarray:
-        return self.matrix.sum(axis=0)
 
 
 @lru_cache(maxsize=4)
@@ -163,4 +161,5 @@ def load_vocabulary(path: Path | None = None) -> Vocabulary:
         bird_classes=tuple(data["bird_classes"]),
         word_index=index,
         shown=np.array([w in shown for w in words], dtype=bool),
+        class_count=matrix.sum(axis=0),
     )

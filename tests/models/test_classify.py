@@ -70,11 +70,6 @@ def test_cli_json_lines_and_exit_status(tmp_path: Path) -> None:
     assert only_bad.returncode != 0  # nothing could be classified
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known and open (issue 2): the shipped head, fitted on CIFAR-10 embeddings alone, has more false "
-    "positives on real photos than the backbone's own bird classes; see training/README.md",
-)
 def test_real_photos_birds(models: Models) -> None:
     rows = real_photos.rows()
     paths = [config.real_photos_dir() / r["file"] for r in rows]
