@@ -1,16 +1,19 @@
 """Run the models over image files without touching any library: ``photobird classify``.
 
-Files are decoded at reduced size in a pool of threads (Pillow releases the GIL while it decodes) while the
-previous batch is in the networks, so decoding and inference overlap; results come back in input order.
+Files are decoded at reduced size in a pool of threads (Pillow releases the GIL while it decodes) while earlier
+batches are in the networks, so decoding and inference overlap; results come back in input order.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from photobird.media.decode import IMAGE_EXTENSIONS, DecodeError, decode
 from photobird.models.runner import Models, Prepared, SeedScorer
@@ -64,32 +67,55 @@ def classify(
     workers: int | None = None,
     seed: SeedScorer | None = None,
 ) -> Iterator[Classified]:
-    """Classify files in input order. With ``seed``, the bird verdict comes from the article's network."""
-    workers = workers or max(1, min(4, os.cpu_count() or 1))
+    """Classify files in input order. With ``seed``, the bird verdict comes from the article's network.
+
+    Decode threads read files ahead; on a CPU each core also runs a batch through the networks with torch
+    single-threaded inside it (as the indexer does), on a GPU one thread feeds the device.
+    """
+    cores = os.cpu_count() or 1
+    workers = workers or max(1, min(4, cores))
+    on_cpu = models.device.type == "cpu"
+    model_threads = cores if on_cpu else 1
     threshold = seed.threshold if seed else models.threshold
     vocab = models.vocabulary
-    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
-        pending: list[tuple[Path, Future]] = []
 
-        def flush(items: list[tuple[Path, Future]]) -> Iterator[Classified]:
-            ready = [(p, f.result()) for p, f in items]
-            ok = [r for _, r in ready if isinstance(r, Prepared)]
-            analyses = iter(models.analyze(ok))
-            seed_scores = iter(seed.score(ok) if seed and ok else [])
-            for p, r in ready:
-                if isinstance(r, Prepared):
-                    a = next(analyses)
-                    bird = float(next(seed_scores)) if seed else a.bird
-                    yield Classified(str(p), bird, bird >= threshold, vocab.shown_labels(a.labels))
-                else:
-                    yield Classified(str(p), error=r)
+    def run(items: list[tuple[Path, Future]]) -> list[Classified]:
+        ready = [(p, f.result()) for p, f in items]
+        ok = [r for _, r in ready if isinstance(r, Prepared)]
+        analyses = iter(models.analyze(ok))
+        seed_scores = iter(seed.score(ok) if seed and ok else [])
+        out = []
+        for p, r in ready:
+            if isinstance(r, Prepared):
+                a = next(analyses)
+                bird = float(next(seed_scores)) if seed else a.bird
+                out.append(Classified(str(p), bird, bird >= threshold, vocab.shown_labels(a.labels)))
+            else:
+                out.append(Classified(str(p), error=r))
+        return out
 
-        for path in expand(paths):
-            pending.append((path, pool.submit(_prepare, models, path)))
-            # keep one batch decoding ahead of the one in the network
-            if len(pending) >= 2 * batch_size:
-                yield from flush(pending[:batch_size])
-                pending = pending[batch_size:]
-        while pending:
-            yield from flush(pending[:batch_size])
-            pending = pending[batch_size:]
+    torch_threads = torch.get_num_threads()
+    if on_cpu:
+        torch.set_num_threads(1)
+    try:
+        with (
+            ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool,
+            ThreadPoolExecutor(model_threads, thread_name_prefix="model") as model_pool,
+        ):
+            running: collections.deque[Future[list[Classified]]] = collections.deque()
+            items: list[tuple[Path, Future]] = []
+            for path in expand(paths):
+                items.append((path, pool.submit(_prepare, models, path)))
+                if len(items) >= batch_size:
+                    running.append(model_pool.submit(run, items))
+                    items = []
+                    # keep every model thread busy and one batch decoding ahead, results in input order
+                    while len(running) > model_threads + 1:
+                        yield from running.popleft().result()
+            if items:
+                running.append(model_pool.submit(run, items))
+            while running:
+                yield from running.popleft().result()
+    finally:
+        if on_cpu:
+            torch.set_num_threads(torch_threads)

@@ -84,13 +84,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--limit", type=int, default=None, help="CIFAR test images to use (default all 10,000)")
     p.add_argument("--out", type=Path, default=Path("runs") / "evaluate.json")
+    p.add_argument("--model", choices=["shipped", "seed"], action="append", help="only these (default both)")
     args = p.parse_args()
-    results = {}
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
         cifar_truth = write_cifar_test(Path(tmp) / "cifar10-test", args.limit)
         rows = real_photos.rows()
         real_truth = {str(config.real_photos_dir() / r["file"]): r["is_bird"] == "1" for r in rows}
         for model, name in (("shipped", "PhotoBird bird model"), ("seed", "the article's network (seed)")):
+            if args.model and model not in args.model:
+                continue
             t = time.perf_counter()
             c = classify(sorted(cifar_truth), model)
             r = classify(sorted(real_truth), model)

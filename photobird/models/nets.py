@@ -302,7 +302,7 @@ class BirdHead(nn.Module):
         self.register_buffer("mean", torch.zeros(2, features))
         self.register_buffer("std", torch.ones(2, features))
         self.register_buffer("offset", torch.zeros(2))
-        self.register_buffer("gate_log2", torch.tensor([math.log2(gate[0]), math.log2(gate[1])]))
+        self.register_buffer("gate", torch.tensor([float(gate[0]), float(gate[1])]))
         self.prior = nn.Parameter(torch.zeros(2, verdicts))
         self.linear = nn.Parameter(torch.zeros(2, features))
         self.bias = nn.Parameter(torch.zeros(2))
@@ -311,12 +311,11 @@ class BirdHead(nn.Module):
 
     def arch_args(self) -> dict[str, Any]:
         """The arguments that rebuild this head (what a model file's metadata records)."""
-        gate = [round(float(2**v), 6) for v in self.gate_log2.tolist()]
-        return {"in_dim": self.in_dim, "verdicts": self.verdicts, "gate": gate}
+        return {"in_dim": self.in_dim, "verdicts": self.verdicts, "gate": [float(v) for v in self.gate.tolist()]}
 
     def small_weight(self, z: torch.Tensor) -> torch.Tensor:
         """How much the small-image expert decides, per row: 1 for thumbnails, 0 for photos."""
-        lo, hi = self.gate_log2[0], self.gate_log2[1]
+        lo, hi = torch.log2(self.gate[0]), torch.log2(self.gate[1])
         return ((hi - z[:, -1].float()) / (hi - lo)).clamp(0.0, 1.0)
 
     def experts(self, z: torch.Tensor, calibrated: bool = True) -> torch.Tensor:
