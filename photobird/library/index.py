@@ -346,6 +346,7 @@ class Indexer:
         library: Library,
         models: Models | Callable[[], Models],
         workers: int | None = None,
+        model_threads: int | None = None,
         batch_size: int = 16,
         commit_every: int = 64,
         commit_seconds: float = 1.0,
@@ -354,6 +355,7 @@ class Indexer:
         self.library = library
         self._models = models
         self.workers = workers or max(1, os.cpu_count() or 1)
+        self.model_threads = model_threads
         self.batch_size = batch_size
         self.commit_every = commit_every
         self.commit_seconds = commit_seconds
@@ -432,7 +434,7 @@ class Indexer:
         batch: list[Outcome] = []
         in_flight: dict[Future[Outcome], tuple[Job, float]] = {}
         on_cpu = models.device.type == "cpu"
-        model_threads = self.workers if on_cpu else 1
+        model_threads = (self.model_threads or os.cpu_count() or 1) if on_cpu else 1
         batch_size = min(self.batch_size, 8) if on_cpu else self.batch_size
         analysing: dict[Future[list[Analysis]], list[Outcome]] = {}
         window = self.workers * 2 + batch_size * (model_threads + 1)
