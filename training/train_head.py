@@ -207,8 +207,10 @@ def main() -> None:
     oof = cross_val(fit_uncalibrated, val["emb"], yv)
     threshold = metrics.threshold_for_fp_rate(yv, oof, args.fp_rate)
     head = shipped_head(val["emb"], yv, recipe, threshold)
-    print(f"\nsmall-image expert: prior {head.prior[0].tolist()}, bias {float(head.bias[0]):.3f}, "
-          f"threshold {threshold:.4f} on its uncalibrated probability -> 0.5")
+    print(
+        f"\nsmall-image expert: prior {head.prior[0].tolist()}, bias {float(head.bias[0]):.3f}, "
+        f"threshold {threshold:.4f} on its uncalibrated probability -> 0.5"
+    )
     shipped_name = "PhotoBird's bird head (shipped)"
 
     results: dict = {}
@@ -241,8 +243,11 @@ def main() -> None:
     if args.export:
         meta = files.ModelMeta(
             arch="bird-head",
-            arch_args={"in_dim": int(models.embedding_dim), "verdicts": len(nets.VERDICTS),
-                       "gate": list(nets.SMALL_IMAGE_SIDES)},
+            arch_args={
+                "in_dim": int(models.embedding_dim),
+                "verdicts": len(nets.VERDICTS),
+                "gate": list(nets.SMALL_IMAGE_SIDES),
+            },
             classes=["bird"],
             version=datetime.date.today().isoformat(),
             input_size=models.input_size,

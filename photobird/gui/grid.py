@@ -1,6 +1,7 @@
 """The thumbnail grid: a virtualized QListView over search results.
 
-The model holds only photo ids (a search over 100,000 photos is 100,000 ints); what a cell shows is fetched
+The model holds only photo ids (a search over 100,000 photos is 100,000 ints): a search's first page is set at
+once and the rest appended when it arrives (``extend_results``). What a cell shows is fetched
 when the view first asks for it, in the background, in batches: briefs (user label, bird score) from the
 catalogue and thumbnails from the cache. Until they arrive, the cell draws a placeholder.
 """
@@ -84,14 +85,25 @@ class PhotoGridModel(QAbstractListModel):
 
     # results -------------------------------------------------------------------------------------------------
 
-    def set_results(self, hits: list[tuple[int, float]]) -> None:
+    def set_results(self, ids: list[int], scores: list[float]) -> None:
         self.beginResetModel()
-        self.ids = [h[0] for h in hits]
-        self.scores = [h[1] for h in hits]
+        self.ids = list(ids)
+        self.scores = list(scores)
         self._row_of = {pid: i for i, pid in enumerate(self.ids)}
         self._wanted.clear()
         self._in_flight.clear()
         self.endResetModel()
+
+    def extend_results(self, ids: list[int], scores: list[float]) -> None:
+        """Append results (the rest of a search whose first page is shown): rows already there stay as they are."""
+        if not ids:
+            return
+        first = len(self.ids)
+        self.beginInsertRows(QModelIndex(), first, first + len(ids) - 1)
+        self.ids.extend(ids)
+        self.scores.extend(scores)
+        self._row_of.update(zip(ids, range(first, first + len(ids)), strict=True))
+        self.endInsertRows()
 
     def refresh(self, ids: list[int] | None = None) -> None:
         """Forget cached briefs (and thumbnails) so they are fetched again, e.g. after a label changed."""

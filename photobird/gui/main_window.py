@@ -44,7 +44,7 @@ from photobird.gui.notify import notify
 from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
 from photobird.library import catalogue, scan
-from photobird.library.search import Searcher
+from photobird.library.search import PAGE_SIZE, Searcher
 from photobird.library.store import Library
 
 SEARCH_DEBOUNCE_MS = 250
@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self.models_error: str | None = None
         self.index_task: Task | None = None
         self._search_generation = 0
+        self._search_task: Task | None = None
         self._last_refresh = 0.0
         self._closing = False
         self.last_results: list[int] = []
@@ -399,26 +400,85 @@ class MainWindow(QMainWindow):
     # search -----------------------------------------------------------------------------------------------------
 
     def run_search(self, keep_position: bool = False) -> None:
+        """Search in the background. A new search shows its first page as soon as it is found, then the count,
+        then the rest of the results (appended: what the user already sees stays put). A refresh of the same
+        search (``keep_position``: new photos while indexing) replaces all the results at once, keeping the
+        selection and the scroll position."""
         self.search_timer.stop()
         self._search_generation += 1
         generation = self._search_generation
+        if self._search_task is not None:
+            self._search_task.cancel()  # what it has not started yet (the rest of an older search) is not needed
+            self._search_task = None
         query = self.search_box.text()
+        if keep_position:
+            self.runner.run(
+                self.searcher.ids_and_scores,
+                query,
+                0,
+                None,
+                on_done=lambda found: self._search_done(generation, *found, keep_position=True),
+                on_error=lambda m, tb: self._search_failed(generation),
+            )
+            return
         self.runner.run(
-            lambda: [(h.photo_id, h.score) for h in self.searcher.search(query)],
-            on_done=lambda hits: self._search_done(generation, hits, keep_position),
-            on_error=lambda m, tb: self.result_count.setText("search failed"),
+            self.searcher.ids_and_scores,
+            query,
+            0,
+            PAGE_SIZE,
+            on_done=lambda found: self._first_page(generation, query, *found),
+            on_error=lambda m, tb: self._search_failed(generation),
         )
 
-    def _search_done(self, generation: int, hits: list[tuple[int, float]], keep_position: bool) -> None:
+    def _first_page(self, generation: int, query: str, ids: list[int], scores: list[float]) -> None:
         if generation != self._search_generation:
             return  # a newer search is on its way
-        ids = [h[0] for h in hits]
+        self._show_results(ids, scores, keep_position=False)
+        if len(ids) < PAGE_SIZE:  # that was all of it
+            self._show_count(len(ids))
+            return
+        self.result_count.setText(f"{len(ids):,}+ photos")
+
+        def rest() -> Any:  # the count first (cheap), then every result
+            yield self.searcher.count(query)
+            return self.searcher.ids_and_scores(query, 0, None)
+
+        self._search_task = self.runner.run(
+            rest,
+            on_progress=lambda n: self._show_count(n) if generation == self._search_generation else None,
+            on_done=lambda found: self._rest_done(generation, *found),
+            on_error=lambda m, tb: self._search_failed(generation),
+        )
+
+    def _rest_done(self, generation: int, ids: list[int], scores: list[float]) -> None:
+        if generation != self._search_generation:
+            return
+        self._search_task = None
+        shown = len(self.model.ids)
+        if ids[:shown] == self.model.ids:
+            self.model.extend_results(ids[shown:], scores[shown:])
+            self.last_results = list(self.model.ids)
+            self._show_count(len(ids))
+        else:  # the catalogue changed in between (indexing): show the newer results in place
+            self._search_done(generation, ids, scores, keep_position=True)
+
+    def _search_done(self, generation: int, ids: list[int], scores: list[float], keep_position: bool) -> None:
+        if generation != self._search_generation:
+            return  # a newer search is on its way
+        self._show_results(ids, scores, keep_position)
+        self._show_count(len(ids))
+
+    def _search_failed(self, generation: int) -> None:
+        if generation == self._search_generation:
+            self.result_count.setText("search failed")
+
+    def _show_results(self, ids: list[int], scores: list[float], keep_position: bool) -> None:
         if keep_position and ids == self.last_results:
             return
         selected = set(self.grid.selected_ids()) if keep_position else set()
         scroll = self.grid.verticalScrollBar().value()
-        self.last_results = ids
-        self.model.set_results(hits)
+        self.last_results = list(ids)
+        self.model.set_results(ids, scores)
         if keep_position:
             for pid in selected:
                 row = self.model.row_of(pid)
@@ -427,7 +487,8 @@ class MainWindow(QMainWindow):
                         self.model.index(row), self.grid.selectionModel().SelectionFlag.Select
                     )
             QTimer.singleShot(0, lambda: self.grid.verticalScrollBar().setValue(scroll))
-        n = len(ids)
+
+    def _show_count(self, n: int) -> None:
         self.result_count.setText(f"{n:,} photo{'s' if n != 1 else ''}")
 
     # sidebar ----------------------------------------------------------------------------------------------------

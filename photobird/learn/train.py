@@ -461,7 +461,6 @@ def train_steps(
     )
 
 
-
 def train(library: Library, models: Models, config: TrainConfig = TrainConfig()) -> TrainResult:
     gen = train_steps(library, models, config)
     while True:

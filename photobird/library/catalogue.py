@@ -227,9 +227,10 @@ def label_counts(library: Library, limit: int = 40, min_p: float = LABEL_THRESHO
 
 
 def bird_count(library: Library) -> int:
-    from photobird.library.search import search
+    """Photos a "bird" search finds (the active model at its threshold, the user's labels winning)."""
+    from photobird.library.search import Searcher
 
-    return len(search(library, "bird"))
+    return Searcher(library).count("bird")
 
 
 @dataclass(frozen=True)

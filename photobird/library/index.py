@@ -453,7 +453,7 @@ class Indexer:
         def submit_batch() -> None:
             nonlocal batch
             if batch:
-                chunk, batch = batch, []
+                chunk, batch = batch[:batch_size], batch[batch_size:]
                 analysing[model_pool.submit(models.analyze, [o.prepared for o in chunk])] = chunk  # type: ignore[misc]
 
         def collect(block: bool) -> None:
@@ -511,14 +511,14 @@ class Indexer:
                         writer.add(
                             Outcome(job, "failed", error=f"took longer than {self.decode_timeout:.0f} s to decode")
                         )
-                # a full batch goes to the networks, and a partial one when a model thread would sit idle
-                if len(batch) >= batch_size or (batch and len(analysing) < model_threads):
-                    submit_batch()
+                # a model thread that is free takes what is decoded (up to a batch); none waits in a queue, so
+                # a cancel finishes only what is already in the networks
                 collect(block=False)
+                while batch and len(analysing) < model_threads:
+                    submit_batch()
                 due = writer.rows and now - last_commit > self.commit_seconds
                 if len(writer.rows) >= self.commit_every or due or (not in_flight and exhausted and not batch):
-                    if not in_flight and exhausted:
-                        submit_batch()
+                    if not in_flight and exhausted and not batch:
                         collect(block=True)
                     writer.flush(summary)
                     last_commit = time.perf_counter()

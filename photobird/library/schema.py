@@ -9,6 +9,12 @@ What belongs to what:
 - **Embeddings** and **labels** (searchable words) come from one *embedder* (the backbone + CIFAR network
   pair, identified by their weights' hashes); **bird scores** come from one *model version* (a bird head).
   Re-scoring the library with a new head adds rows for that version and never touches an image.
+
+The indexes are shaped for search (``photobird.library.search``): each ranked way into the photos can be walked
+in the order results are shown and stopped after a page (photos by date taken, newest first; a word's photos by
+probability; a model's bird scores by score). Besides these tables, migration 0002 adds ``photo_names``
+(``NAMES_TABLE``), an SQLite FTS5 trigram index over ``photos.name`` and ``photos.dir`` kept in step by
+triggers, so a search for part of a file or folder name does not read every row.
 """
 
 from __future__ import annotations
@@ -56,6 +62,16 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+#: The trigram index on photo names (FTS5, made by migration 0002, kept in step with ``photos`` by triggers).
+#: Not mapped here; it and its shadow tables (``photo_names_data``...) are left out of Alembic's comparisons.
+NAMES_TABLE = "photo_names"
+
+
+def compared_by_alembic(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's ``include_name``: everything but the name index's tables."""
+    return not (type_ == "table" and name is not None and (name == NAMES_TABLE or name.startswith(NAMES_TABLE + "_")))
 
 
 class Folder(Base):
@@ -109,6 +125,10 @@ class Photo(Base):
     folder: Mapped[Folder] = relationship(back_populates="photos")
 
 
+#: The catalogue in the order search shows it when no word ranks the results: newest first, then by id.
+Index("ix_photos_state_taken", Photo.state, Photo.taken_at.desc(), Photo.id)
+
+
 class Embedder(Base):
     """One pair of backbone + CIFAR network weights: what produced a photo's embedding and labels."""
 
@@ -145,7 +165,8 @@ class PhotoLabel(Base):
     word_id: Mapped[int] = mapped_column(ForeignKey("words.id"), primary_key=True)
     p: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_photo_labels_word_p", "word_id", "p"),)
+    #: A word's photos, by probability (covering: search walks it without reading the table).
+    __table_args__ = (Index("ix_photo_labels_word_p_photo", "word_id", "p", "photo_id"),)
 
 
 class ModelVersion(Base):
@@ -174,7 +195,8 @@ class BirdScore(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
     score: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_bird_scores_model_score", "model_id", "score"),)
+    #: A model's photos, by bird score (covering).
+    __table_args__ = (Index("ix_bird_scores_model_score_photo", "model_id", "score", "photo_id"),)
 
 
 class UserLabel(Base):

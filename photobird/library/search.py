@@ -1,4 +1,4 @@
-"""Search the catalogue: a small query language turned into one SQL query. No image is looked at.
+"""Search the catalogue: a small query language turned into SQL. No image is looked at.
 
 The language, as a user types it:
 
@@ -11,7 +11,16 @@ The language, as a user types it:
 - a camera make the library has seen (``canon``, ``nikon``);
 - anything else matches file and folder names (``holiday``, ``img_1234``).
 
-Results are ranked by the models' confidence in the weakest matching term, then by date.
+Results are ranked by the models' confidence in the weakest matching term (a word's probability, the bird
+model's score; a photo the user marked "bird" counts as certain), then by date taken, newest first (photos with
+no date last), then by id. A query with no word and no "bird" in it has nothing to rank by (everything: the app's
+opening view ``""``; only exclusions: ``not bird``, ``-dog``; only dates, cameras or names): newest first, then
+by id.
+
+Results come a page at a time (``Searcher.page``; ``ids_and_scores`` as two lists), and ``Searcher.count`` says how
+many there are: the first page of even "not bird" over 100,000 photos is read from an index in display order and
+stops at its last row, so the app shows it at once, then the count, then fetches the rest in the background.
+``search`` returns them all (the CLI, tests).
 """
 
 from __future__ import annotations
@@ -22,22 +31,11 @@ import re
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    Float,
-    and_,
-    cast,
-    extract,
-    func,
-    literal,
-    not_,
-    or_,
-    select,
-    union,
-)
-from sqlalchemy.sql import Select
+from sqlalchemy import select
 
-from photobird.library.schema import BirdScore, ModelVersion, Photo, PhotoLabel, PhotoState, UserLabel, Word
+from photobird.library.schema import NAMES_TABLE, Photo, PhotoState
 from photobird.library.store import Library
 from photobird.models.words import load_vocabulary, normalize_word
 
@@ -122,8 +120,7 @@ class Term:
     month: int | None = None
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     photo_id: int
     score: float
 
@@ -241,10 +238,101 @@ def parse(query: str, vocabulary: frozenset[str] | None = None, cameras: frozens
 
 # --------------------------------------------------------------------------------------------------------------
 # SQL
+#
+# A page (what the GUI shows first) is one SELECT over the photo rows ``p``, *driven* by a way in that comes in
+# the order results are shown, so that SQLite stops at the LIMIT: the photos themselves, newest first
+# (ix_photos_state_taken), when no term ranks them; else a ranked term's rows in confidence order (a word:
+# ix_photo_labels_word_p_photo; "bird": the user's own birds merged with ix_bird_scores_model_score_photo); or,
+# when it is the smallest way in, the few photos whose names contain a rare text (the trigram index). Every
+# other term is a check on each row walked.
+#
+# A count, or every result at once, reads all the matches instead: there a ranked term is a set of photo ids read
+# from its covering index (built once, then probed), the photos table is read only for a date, camera or name
+# condition, "indexed" is "not among the (few) photos that are not", and "not bird" is all the indexed photos
+# less the birds.
+
+#: What the GUI asks for first: a few screens of thumbnails.
+PAGE_SIZE = 200
+#: A name term whose text is in fewer photo names than this can drive a query from the trigram index
+#: (``photo_names``); a more common one is checked on each photo walked, and finds a page of matches quickly.
+NAME_INDEX_MAX = 2000
+#: How SQLAlchemy stores a DateTime in SQLite (the comparisons below are on that text).
+_DATE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+_INDEXED = f"p.state = '{PhotoState.INDEXED}'"
+#: The photos that are not indexed (pending, failed, missing): usually few; through ix_photos_state.
+_NOT_INDEXED = f"SELECT id FROM photos WHERE state < '{PhotoState.INDEXED}' OR state > '{PhotoState.INDEXED}'"
+_USER_LABEL = "(SELECT u.label FROM user_labels u WHERE u.content_hash = p.content_hash)"
+_USER_DECIDED = "u.label IN ('bird', 'not-bird')"
+_USER_DECIDED_IDS = (
+    f"SELECT q.id FROM user_labels u CROSS JOIN photos q ON q.content_hash = u.content_hash WHERE {_USER_DECIDED}"
+)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return "%" + _escape_like(text) + "%"
+
+
+def _fts_phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _and(conds: list[str]) -> str:
+    return " AND ".join(conds) or "1"
+
+
+class _Binds:
+    """Named parameters of one statement."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+
+    def __call__(self, value: Any) -> str:
+        name = f"v{len(self.params)}"
+        self.params[name] = value
+        return ":" + name
+
+
+@dataclass(frozen=True)
+class _Arm:
+    """One way into a term's photos: ``FROM source`` (which joins ``photos p``), its conditions, and the
+    confidence of each row."""
+
+    source: str
+    where: tuple[str, ...]
+    conf: str
+
+
+@dataclass
+class _Compiled:
+    """A term as SQL on the photo row ``p``."""
+
+    term: Term
+    member: str  # true when the photo matches
+    conf: str = "1.0"  # its confidence in the photo (NULL when it does not match)
+    ranked: bool = False  # the confidence varies (a word, "bird"); otherwise it is 1
+    arms: list[_Arm] = field(default_factory=list)  # how a query can be driven from it
+    ids: str | None = None  # SELECT of the ids of the photos it matches (in any state), from indexes
+    exact: bool = True  # ``arms`` and ``ids`` give exactly its photos (else ``member`` must check them too)
+    estimate: str | None = None  # SELECT of about how many photos it matches (cheap)
+    size: int | None = None
+
+
+@dataclass
+class _Plan:
+    """A parsed query compiled against the library as it is now."""
+
+    positive: list[_Compiled]
+    negative: list[_Compiled]
+    driver: _Compiled | None  # what the query is driven from (None: the photos, newest first)
+    binds: _Binds
+
+    @property
+    def ranked_others(self) -> list[_Compiled]:
+        return [t for t in self.positive if t.ranked and t is not self.driver]
 
 
 class Searcher:
@@ -252,86 +340,282 @@ class Searcher:
 
     def __init__(self, library: Library) -> None:
         self.library = library
-        self._cameras: tuple[float, frozenset[str]] | None = None
+        self._cameras: tuple[float, frozenset[str], tuple[str, ...]] | None = None
+        self._has_names: bool | None = None
 
-    def cameras(self) -> frozenset[str]:
-        """First words of the camera makes in the library (cached for a few seconds: searches are typed)."""
+    def _camera_makes(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        """(first words of the camera makes in the library, the makes), cached for a few seconds: searches are
+        typed."""
         now = time.monotonic()
         if self._cameras is None or now - self._cameras[0] > 10:
             with self.library.session() as s:
-                makes = s.scalars(select(Photo.camera_make).where(Photo.camera_make.is_not(None)).distinct())
-                self._cameras = (now, frozenset(m.lower().split()[0] for m in makes if m.strip()))
-        return self._cameras[1]
+                makes = tuple(
+                    m for m in s.scalars(select(Photo.camera_make).where(Photo.camera_make.is_not(None)).distinct())
+                )
+            self._cameras = (now, frozenset(m.lower().split()[0] for m in makes if m.strip()), makes)
+        return self._cameras[1], self._cameras[2]
 
-    def _term_query(self, term: Term, model: ModelVersion | None, word_ids: dict[str, int]) -> Select:
-        """(photo_id, conf) of the photos a term matches."""
-        if term.kind == "bird":
-            user_bird = (
-                select(Photo.id.label("photo_id"), literal(1.0, Float).label("conf"))
-                .join(UserLabel, UserLabel.content_hash == Photo.content_hash)
-                .where(UserLabel.label == "bird")
-            )
-            if model is None:
-                return user_bird
-            not_bird = (
-                select(Photo.id)
-                .join(UserLabel, UserLabel.content_hash == Photo.content_hash)
-                .where(UserLabel.label == "not-bird")
-            )
-            by_model = select(BirdScore.photo_id.label("photo_id"), BirdScore.score.label("conf")).where(
-                BirdScore.model_id == model.id, BirdScore.score >= model.threshold, BirdScore.photo_id.not_in(not_bird)
-            )
-            u = union(by_model, user_bird).subquery()
-            return select(u.c.photo_id, func.max(u.c.conf).label("conf")).group_by(u.c.photo_id)
-        if term.kind == "label":
-            wid = word_ids.get(term.value, -1)
-            return select(PhotoLabel.photo_id.label("photo_id"), PhotoLabel.p.label("conf")).where(
-                PhotoLabel.word_id == wid, PhotoLabel.p >= LABEL_THRESHOLD
-            )
-        if term.kind == "date":
-            if term.date_range:
-                cond = and_(Photo.taken_at >= term.date_range[0], Photo.taken_at < term.date_range[1])
-            else:
-                cond = extract("month", Photo.taken_at) == term.month
-            return select(Photo.id.label("photo_id"), literal(1.0, Float).label("conf")).where(cond)
-        if term.kind == "camera":
-            cond = func.lower(Photo.camera_make).like(term.value + "%")
-            return select(Photo.id.label("photo_id"), literal(1.0, Float).label("conf")).where(cond)
-        pat = _like(term.value)
-        cond = or_(Photo.name.like(pat, escape="\\"), Photo.dir.like(pat, escape="\\"))
-        return select(Photo.id.label("photo_id"), literal(1.0, Float).label("conf")).where(cond)
+    def cameras(self) -> frozenset[str]:
+        """First words of the camera makes in the library (cached for a few seconds: searches are typed)."""
+        return self._camera_makes()[0]
 
-    def compile(self, parsed: ParsedQuery, limit: int | None = None) -> Select:
-        with self.library.session() as s:
-            model = s.scalar(select(ModelVersion).where(ModelVersion.active.is_(True)))
-            wanted = [t.value for t in parsed.terms if t.kind == "label"]
-            word_ids = dict(s.execute(select(Word.word, Word.id).where(Word.word.in_(wanted))).all()) if wanted else {}
-        positives = parsed.positive
-        if positives:
-            subs = [self._term_query(t, model, word_ids).subquery(f"t{i}") for i, t in enumerate(positives)]
-            first = subs[0]
-            conf = first.c.conf
-            q = select(Photo.id, first.c.conf).select_from(first).join(Photo, Photo.id == first.c.photo_id)
-            for sub in subs[1:]:
-                q = q.join(sub, sub.c.photo_id == Photo.id)
-                conf = func.min(conf, sub.c.conf)
-            q = q.with_only_columns(Photo.id, cast(conf, Float).label("score"))
-        else:
-            q = select(Photo.id, literal(1.0, Float).label("score"))
-        q = q.where(Photo.state == PhotoState.INDEXED)
-        for i, t in enumerate(parsed.negative):
-            neg = self._term_query(t, model, word_ids).subquery(f"n{i}")
-            q = q.where(not_(Photo.id.in_(select(neg.c.photo_id))))
-        q = q.order_by(cast(q.selected_columns.score, Float).desc(), Photo.taken_at.desc(), Photo.id)
-        if limit:
-            q = q.limit(limit)
-        return q
+    # the public calls -------------------------------------------------------------------------------------------
+
+    def page(self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE) -> list[Hit]:
+        """Results ``offset`` to ``offset + limit`` in rank order (``limit=None``: all the rest)."""
+        ids, scores = self.ids_and_scores(query, offset, limit)
+        return list(map(Hit, ids, scores))
+
+    def ids_and_scores(
+        self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE
+    ) -> tuple[list[int], list[float]]:
+        """``page`` as two plain lists, what the GUI's grid keeps: for 100,000 results, no object per result
+        (building 100,000 tuples costs more than the query, mostly in the garbage collector)."""
+        parsed = parse(query, cameras=self.cameras())
+        ids: list[int] = []
+        scores: list[float] = []
+        with self.library.engine.connect() as c:
+            sql, params = self._rows_sql(c, parsed, offset, limit)
+            cur = c.connection.dbapi_connection.cursor()
+            try:
+                add_id, add_score = ids.append, scores.append
+                for row in cur.execute(sql, params):
+                    add_id(row[0])
+                    add_score(row[1])
+            finally:
+                cur.close()
+        return ids, scores
+
+    def count(self, query: str) -> int:
+        """How many photos match: ``len(search(query))``, without fetching them."""
+        parsed = parse(query, cameras=self.cameras())
+        with self.library.engine.connect() as c:
+            return self._count(c, parsed)
 
     def search(self, query: str, limit: int | None = None) -> list[Hit]:
+        """Every match (or the first ``limit``), in rank order."""
+        return self.page(query, 0, limit)
+
+    def explain(self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE) -> list[str]:
+        """SQLite's plan for ``page(query, offset, limit)`` (``EXPLAIN QUERY PLAN``), a line per step."""
         parsed = parse(query, cameras=self.cameras())
-        q = self.compile(parsed, limit)
-        with self.library.session() as s:
-            return [Hit(int(pid), float(score)) for pid, score in s.execute(q)]
+        with self.library.engine.connect() as c:
+            sql, params = self._rows_sql(c, parsed, offset, limit)
+            return [row[3] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
+
+    # compiling --------------------------------------------------------------------------------------------------
+
+    def _has_name_index(self, c: Any) -> bool:
+        if self._has_names is None:
+            found = c.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = ?", (NAMES_TABLE,)).first()
+            self._has_names = found is not None
+        return self._has_names
+
+    def _plan(self, c: Any, parsed: ParsedQuery, *, sets: bool) -> _Plan:
+        """``sets``: for a query that reads every match (a count, all the results), not one that stops early."""
+        model = c.exec_driver_sql("SELECT id, threshold FROM model_versions WHERE active = 1 LIMIT 1").first()
+        wanted = sorted({t.value for t in parsed.terms if t.kind == "label"})
+        word_ids: dict[str, int] = {}
+        if wanted:
+            marks = ", ".join("?" * len(wanted))
+            rows = c.exec_driver_sql(f"SELECT word, id FROM words WHERE word IN ({marks})", tuple(wanted))
+            word_ids = {w: i for w, i in rows}
+        b = _Binds()
+        positive = [self._term(c, t, b, model, word_ids, sets) for t in parsed.positive]
+        negative = [self._term(c, t, b, model, word_ids, sets) for t in parsed.negative]
+        ways_in = [t for t in positive if t.arms]
+        driver = None
+        if len(ways_in) == 1:
+            driver = ways_in[0]
+        elif ways_in:  # drive from the smallest
+            for t in ways_in:
+                if t.size is None:
+                    t.size = int(c.exec_driver_sql(t.estimate or "SELECT 0", b.params).scalar() or 0)
+            driver = min(ways_in, key=lambda t: t.size or 0)
+        return _Plan(positive, negative, driver, b)
+
+    def _term(self, c: Any, term: Term, b: _Binds, model: Any, word_ids: dict[str, int], sets: bool) -> _Compiled:
+        if term.kind == "label":
+            w, t = b(word_ids.get(term.value, -1)), b(LABEL_THRESHOLD)
+            label = f"photo_labels l WHERE l.photo_id = p.id AND l.word_id = {w} AND l.p >= {t}"
+            return _Compiled(
+                term,
+                member=f"EXISTS (SELECT 1 FROM {label})",
+                conf=f"(SELECT l.p FROM {label})",
+                ranked=True,
+                arms=[
+                    _Arm(
+                        "photo_labels d CROSS JOIN photos p ON p.id = d.photo_id",
+                        (f"d.word_id = {w}", f"d.p >= {t}"),
+                        "d.p",
+                    )
+                ],
+                ids=f"SELECT photo_id AS id FROM photo_labels WHERE word_id = {w} AND p >= {t}",
+                estimate=f"SELECT count(*) FROM photo_labels WHERE word_id = {w} AND p >= {t}",
+            )
+        if term.kind == "bird":
+            return self._bird(term, b, model, sets)
+        if term.kind == "date":
+            if term.date_range:
+                lo, hi = (b(d.strftime(_DATE_FORMAT)) for d in term.date_range)
+                return _Compiled(
+                    term,
+                    f"(p.taken_at >= {lo} AND p.taken_at < {hi})",
+                    ids=f"SELECT id FROM photos WHERE taken_at >= {lo} AND taken_at < {hi}",
+                )
+            return _Compiled(term, f"CAST(strftime('%m', p.taken_at) AS INTEGER) = {b(term.month)}")
+        if term.kind == "camera":
+            # the makes that start with the word, exactly as stored: ix_photos_camera_make can find them
+            makes = [m for m in self._camera_makes()[1] if m.lower().startswith(term.value)]
+            if not makes:
+                return _Compiled(term, "0")
+            names = ", ".join(b(m) for m in makes)
+            # (a page walks the photos by date and checks the make: "+" keeps SQLite off the make index there;
+            # reading every match, the make's photos come from the index)
+            compiled = _Compiled(
+                term,
+                f"{'p' if sets else '+p'}.camera_make IN ({names})",
+                ids=f"SELECT id FROM photos WHERE camera_make IN ({names})",
+                estimate=f"SELECT count(*) FROM photos WHERE camera_make IN ({names})",
+            )
+            if sets:
+                compiled.arms = [_Arm(f"({compiled.ids}) d CROSS JOIN photos p ON p.id = d.id", (), "1.0")]
+            return compiled
+        pat = b(_like(term.value))
+        compiled = _Compiled(term, f"(p.name LIKE {pat} ESCAPE '\\' OR p.dir LIKE {pat} ESCAPE '\\')")
+        if not term.negated and len(term.value) >= 3 and self._has_name_index(c):
+            # a rare text: the trigram index has its few photos (the LIKE above keeps the exact meaning)
+            phrase = _fts_phrase(term.value)
+            found = c.exec_driver_sql(
+                f"SELECT count(*) FROM (SELECT 1 FROM {NAMES_TABLE} WHERE {NAMES_TABLE} MATCH ? LIMIT ?)",
+                (phrase, NAME_INDEX_MAX),
+            ).scalar()
+            if found < NAME_INDEX_MAX:
+                ids = f"SELECT rowid AS id FROM {NAMES_TABLE} WHERE {NAMES_TABLE} MATCH {b(phrase)}"
+                compiled.arms = [_Arm(f"({ids}) d CROSS JOIN photos p ON p.id = d.id", (), "1.0")]
+                compiled.ids, compiled.exact, compiled.size = ids, False, int(found)
+        return compiled
+
+    @staticmethod
+    def _bird(term: Term, b: _Binds, model: Any, sets: bool) -> _Compiled:
+        """The user's own answer wins: their birds (confidence 1), then the model's birds among the photos they
+        have not labelled; the two never overlap."""
+        users = _Arm(
+            "user_labels d CROSS JOIN photos p ON p.content_hash = d.content_hash", ("d.label = 'bird'",), "1.0"
+        )
+        users_ids = (
+            "SELECT q.id AS id FROM user_labels d CROSS JOIN photos q ON q.content_hash = d.content_hash "
+            "WHERE d.label = 'bird'"
+        )
+        users_n = "(SELECT count(*) FROM user_labels WHERE label = 'bird')"
+        if model is None:
+            member = "EXISTS (SELECT 1 FROM user_labels u WHERE u.content_hash = p.content_hash AND u.label = 'bird')"
+            return _Compiled(
+                term, member, f"(CASE WHEN {member} THEN 1.0 END)", True, [users], users_ids, True, f"SELECT {users_n}"
+            )
+        m, t = b(model[0]), b(model[1])
+        score = f"bird_scores s WHERE s.photo_id = p.id AND s.model_id = {m} AND s.score >= {t}"
+        undecided = (
+            f"d.photo_id NOT IN ({_USER_DECIDED_IDS})"  # built once: for a query that reads every bird
+            if sets
+            else f"NOT EXISTS (SELECT 1 FROM user_labels u WHERE u.content_hash = p.content_hash AND {_USER_DECIDED})"
+        )
+        by_model = _Arm(
+            "bird_scores d CROSS JOIN photos p ON p.id = d.photo_id",
+            (f"d.model_id = {m}", f"d.score >= {t}", undecided),
+            "d.score",
+        )
+        model_ids = (
+            f"SELECT photo_id FROM bird_scores WHERE model_id = {m} AND score >= {t} "
+            f"AND photo_id NOT IN ({_USER_DECIDED_IDS})"
+        )
+        return _Compiled(
+            term,
+            member=(
+                f"(CASE {_USER_LABEL} WHEN 'bird' THEN 1 WHEN 'not-bird' THEN 0 "
+                f"ELSE EXISTS (SELECT 1 FROM {score}) END)"
+            ),
+            conf=(
+                f"(CASE {_USER_LABEL} WHEN 'bird' THEN 1.0 WHEN 'not-bird' THEN NULL "
+                f"ELSE (SELECT s.score FROM {score}) END)"
+            ),
+            ranked=True,
+            arms=[users, by_model],
+            ids=f"{users_ids} UNION ALL {model_ids}",
+            estimate=f"SELECT (SELECT count(*) FROM bird_scores WHERE model_id = {m} AND score >= {t}) + {users_n}",
+        )
+
+    @staticmethod
+    def _conditions(plan: _Plan, *, sets: bool) -> list[str]:
+        """What each photo the driver yields must also satisfy. ``sets``: an excluded word or "bird" as a set of
+        ids (built once: for a query that reads every match) rather than a check per row (for a page)."""
+        conds = [_INDEXED]
+        if plan.driver is not None and not plan.driver.exact:
+            conds.append(plan.driver.member)
+        conds += [t.member for t in plan.positive if t is not plan.driver]
+        for t in plan.negative:
+            # (NULL is "no": a photo with no date or camera is not "in 2019", so it stays in "-2019")
+            conds.append(f"p.id NOT IN ({t.ids})" if sets and t.ranked else f"NOT coalesce({t.member}, 0)")
+        return conds
+
+    def _rows_sql(self, c: Any, parsed: ParsedQuery, offset: int, limit: int | None) -> tuple[str, dict[str, Any]]:
+        sets = limit is None
+        plan = self._plan(c, parsed, sets=sets)
+        conds = self._conditions(plan, sets=sets)
+        if plan.driver is None:  # the photos, newest first: SQLite walks ix_photos_state_taken in order
+            sql = f"SELECT p.id, 1.0 FROM photos p WHERE {_and(conds)} ORDER BY p.taken_at DESC, p.id"
+        else:  # each arm walks its index in confidence order; SQLite merges them
+            others = [t.conf for t in plan.ranked_others]
+            selects = []
+            for arm in plan.driver.arms:
+                score = f"min({', '.join([arm.conf, *others])})" if others else arm.conf
+                selects.append(
+                    f"SELECT p.id AS id, {score} AS score, p.taken_at AS taken_at "
+                    f"FROM {arm.source} WHERE {_and([*arm.where, *conds])}"
+                )
+            sql = " UNION ALL ".join(selects) + " ORDER BY score DESC, taken_at DESC, id"
+        if limit is not None or offset:
+            sql += f" LIMIT {plan.binds(-1 if limit is None else int(limit))} OFFSET {plan.binds(int(offset))}"
+        return sql, plan.binds.params
+
+    def _count(self, c: Any, parsed: ParsedQuery) -> int:
+        plan = self._plan(c, parsed, sets=True)
+        driver = plan.driver
+        b = plan.binds
+
+        def scalar(sql: str) -> int:
+            return int(c.exec_driver_sql(sql, b.params).scalar() or 0)
+
+        # tests against sets of ids, (operator, SELECT of ids), and conditions that need the photo's row
+        sets = [("NOT IN", t.ids) for t in plan.negative if t.ids]
+        row = [f"NOT coalesce({t.member}, 0)" for t in plan.negative if not t.ids]
+
+        def tested(column: str) -> list[str]:
+            return [f"{column} {op} ({ids})" for op, ids in sets]
+
+        if driver is None:
+            if not plan.positive and not row:  # all the indexed photos, less those the excluded terms match
+                n = scalar(f"SELECT count(*) FROM photos p WHERE {_INDEXED}")
+                if sets and n:
+                    union = " UNION ".join(f"SELECT id FROM ({ids})" for _, ids in sets)
+                    n -= scalar(f"SELECT count(*) FROM ({union}) n WHERE n.id NOT IN ({_NOT_INDEXED})")
+                return n
+            # (dates and the like: SQLite finds them through ix_photos_state_taken)
+            row += [t.member for t in plan.positive]
+            return scalar(f"SELECT count(*) FROM photos p WHERE {_and([_INDEXED, *row, *tested('p.id')])}")
+        for t in plan.positive:
+            if t is not driver and t.ids and t.exact:
+                sets.append(("IN", t.ids))
+            elif t is not driver or not t.exact:
+                row.append(t.member)
+        if row:
+            return scalar(
+                f"SELECT count(*) FROM ({driver.ids}) n CROSS JOIN photos p ON p.id = n.id "
+                f"WHERE {_and([_INDEXED, *row, *tested('n.id')])}"
+            )
+        return scalar(
+            f"SELECT count(*) FROM ({driver.ids}) n WHERE {_and([f'n.id NOT IN ({_NOT_INDEXED})', *tested('n.id')])}"
+        )
 
 
 def search(library: Library, query: str, limit: int | None = None) -> list[Hit]:

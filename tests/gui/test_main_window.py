@@ -173,3 +173,36 @@ def test_window_opens_without_loading_torch() -> None:
     assert visible and not torch_loaded
     assert seconds < 3.0
     print(f"window shown after {seconds:.2f} s, before torch was imported")
+
+
+def test_search_shows_the_first_page_then_the_count_and_the_rest(qtbot, library, settings) -> None:
+    """A search over more photos than a page: the grid gets the first page, then the rest appended (rows
+    already shown stay put), and the count label the true total. The catalogue is written as rows (no images),
+    so it can hold more photos than a page in no time."""
+    from photobird.library.search import PAGE_SIZE
+    from tests.library.conftest import make_catalogue
+
+    make_catalogue(library, 700)
+    win = MainWindow(library, device="cpu", settings=settings, start_indexing=False)
+    qtbot.addWidget(win)
+    resets: list[int] = []
+    inserted: list[tuple[int, int]] = []
+    win.model.modelReset.connect(lambda: resets.append(len(win.model.ids)))
+    win.model.rowsInserted.connect(lambda parent, first, last: inserted.append((first, last)))
+    win.show()
+    for query in ("", "not bird"):
+        resets.clear()
+        inserted.clear()
+        win.search_box.setText(query)
+        expected = [h.photo_id for h in search(library, query)]
+        assert len(expected) > PAGE_SIZE
+        qtbot.waitUntil(lambda expected=expected: grid_ids(win) == expected, timeout=10_000)
+        total = f"{len(expected):,} photos"
+        qtbot.waitUntil(lambda total=total: win.result_count.text() == total, timeout=10_000)
+        assert resets[-1] == PAGE_SIZE and inserted[-1] == (PAGE_SIZE, len(expected) - 1), (resets, inserted)
+    win.search_box.setText("dog -terrier")  # fewer than a page: one step
+    expected = [h.photo_id for h in search(library, "dog -terrier")]
+    assert 0 < len(expected) < PAGE_SIZE
+    qtbot.waitUntil(lambda: grid_ids(win) == expected, timeout=10_000)
+    qtbot.waitUntil(lambda: win.result_count.text() == f"{len(expected):,} photos", timeout=10_000)
+    win.close()

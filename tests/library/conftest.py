@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import random
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from photobird import config
+from photobird.library.schema import BirdScore, Folder, ModelVersion, Photo, PhotoLabel, UserLabel, Word
 from photobird.library.store import Library
 from photobird.models.runner import Models
 
@@ -40,3 +45,104 @@ def copy_real(dst: Path, n_birds: int, n_other: int) -> dict[str, bool]:
         shutil.copy2(config.real_photos_dir() / r["file"], dst / r["file"])
         out[r["file"]] = r["is_bird"] == "1"
     return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# a catalogue written straight into SQLite (no images, no models): for search
+
+
+@dataclass
+class Catalogue:
+    """What ``make_catalogue`` wrote, for checking search against a plain-Python reading of the rules."""
+
+    photos: list[dict[str, Any]]
+    labels: dict[tuple[int, str], float]  # (photo id, word) -> probability
+    scores: dict[int, float]  # photo id -> the active model's bird score
+    user: dict[str, str]  # content hash -> "bird" | "not-bird"
+    threshold: float
+
+
+CATALOGUE_WORDS = ("dog", "terrier", "golden retriever", "cat", "animal", "boat")
+CATALOGUE_MAKES = ("Canon", "CANON", "NIKON CORPORATION", "Apple", None)
+CATALOGUE_DIRS = ("/photos/2019/summer holiday", "/photos/misc", "/photos/100%_done", "/other")
+
+
+def make_catalogue(lib: Library, n: int, seed: int = 0, threshold: float = 0.5) -> Catalogue:
+    """``n`` photos with labels, bird scores, user labels, some not indexed, some without a date or a camera,
+    some sharing a date or a picture (content hash), written as rows the way the indexer would leave them."""
+    rng = random.Random(seed)
+    start = dt.datetime(2018, 1, 1)
+    with lib.session() as s:
+        s.execute(Folder.__table__.insert(), [{"id": 1, "path": "/photos"}])
+        s.execute(Word.__table__.insert(), [{"id": i + 1, "word": w} for i, w in enumerate(CATALOGUE_WORDS)])
+        s.execute(
+            ModelVersion.__table__.insert(),
+            [
+                {
+                    "id": 1,
+                    "name": "old",
+                    "file": "old.pt",
+                    "sha256": "0" * 64,
+                    "embedder_key": "k",
+                    "threshold": 0.1,
+                    "active": False,
+                },
+                {
+                    "id": 2,
+                    "name": "now",
+                    "file": "now.pt",
+                    "sha256": "1" * 64,
+                    "embedder_key": "k",
+                    "threshold": threshold,
+                    "active": True,
+                },
+            ],
+        )
+    photos, labels, scores, user = [], {}, {}, {}
+    dates = [start + dt.timedelta(days=rng.randrange(4 * 365), seconds=rng.randrange(86400)) for _ in range(n // 3)]
+    for pid in range(1, n + 1):
+        state = rng.choices(["indexed", "pending", "failed", "missing"], [90, 4, 3, 3])[0]
+        taken = None if rng.random() < 0.1 else rng.choice(dates)  # shared dates: ties broken by id
+        folder = rng.choice(CATALOGUE_DIRS)
+        name = f"img_{pid:04d}.jpg" if rng.random() < 0.9 else f"{rng.choice(['beach', 'x%y', 'a_b'])}{pid}.jpg"
+        content = f"{pid:064x}" if rng.random() < 0.95 else f"{rng.randrange(1, pid + 1):064x}"  # duplicates
+        photos.append(
+            {
+                "id": pid,
+                "folder_id": 1,
+                "path": f"{folder}/{name}",
+                "name": name,
+                "dir": folder,
+                "size": 1000,
+                "mtime_ns": pid,
+                "content_hash": content,
+                "state": state,
+                "taken_at": taken,
+                "camera_make": rng.choice(CATALOGUE_MAKES),
+            }
+        )
+        for word in CATALOGUE_WORDS:
+            if rng.random() < 0.3:
+                labels[(pid, word)] = round(rng.random(), 2)  # rounded: equal scores happen, as they do
+        scores[pid] = round(rng.random(), 2)
+        if rng.random() < 0.08:
+            user[content] = rng.choice(["bird", "not-bird"])
+    with lib.session() as s:
+        s.execute(Photo.__table__.insert(), photos)
+        s.execute(
+            PhotoLabel.__table__.insert(),
+            [{"photo_id": pid, "word_id": CATALOGUE_WORDS.index(w) + 1, "p": p} for (pid, w), p in labels.items()],
+        )
+        s.execute(
+            BirdScore.__table__.insert(),
+            [{"photo_id": pid, "model_id": 2, "score": sc} for pid, sc in scores.items()]
+            + [{"photo_id": pid, "model_id": 1, "score": 0.99} for pid in scores],  # an inactive model's
+        )
+        if user:
+            s.execute(UserLabel.__table__.insert(), [{"content_hash": h, "label": v} for h, v in user.items()])
+    return Catalogue(photos, labels, scores, user, threshold)
+
+
+@pytest.fixture
+def catalogue(library: Library) -> Catalogue:
+    return make_catalogue(library, 600)
