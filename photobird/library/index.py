@@ -178,8 +178,10 @@ class _Writer:
         now = utcnow()
         with self.library.session() as s:
             folders = [(f_id, path) for f_id, path in s.execute(select(scan_mod.Folder.id, scan_mod.Folder.path))]
-            self._word_ids(s, (w for _, a in rows if a for w in a.labels))
-            for outcome, analysis in rows:
+            analysed = [(o, a) for o, a in rows if o.kind == "decoded" and a is not None]
+            self._write_analysed(s, analysed, now)
+            summary.indexed += len(analysed)
+            for outcome, _analysis in rows:
                 job = outcome.job
                 if outcome.kind == "gone":
                     s.execute(
@@ -206,56 +208,58 @@ class _Writer:
                         summary.relinked += 1
                     else:
                         self.retry.append(job)
-                else:
-                    assert analysis is not None and outcome.decoded is not None
-                    d = outcome.decoded
-                    info = d.exif
-                    s.execute(
-                        update(Photo)
-                        .where(Photo.id == job.photo_id)
-                        .values(
-                            state=PhotoState.INDEXED,
-                            error=None,
-                            content_hash=outcome.content_hash,
-                            size=outcome.size,
-                            mtime_ns=outcome.mtime_ns,
-                            format=d.format,
-                            width=d.width,
-                            height=d.height,
-                            taken_at=info.taken,
-                            camera_make=info.make,
-                            camera_model=info.model,
-                            latitude=info.latitude,
-                            longitude=info.longitude,
-                            orientation=info.orientation,
-                            embedder_id=self.embedder_id,
-                            indexed_at=now,
-                            missing_since=None,
-                        )
-                    )
-                    self._write_results(s, job.photo_id, analysis)
-                    summary.indexed += 1
 
-    def _write_results(self, s: Any, photo_id: int, a: Analysis) -> None:
-        s.execute(delete(Embedding).where(Embedding.photo_id == photo_id))
-        s.execute(delete(PhotoLabel).where(PhotoLabel.photo_id == photo_id))
-        s.execute(delete(BirdScore).where(BirdScore.photo_id == photo_id))
-        s.execute(
-            insert(Embedding),
-            [
+    def _write_analysed(self, s: Any, analysed: list[tuple[Outcome, Analysis]], now: Any) -> None:
+        """A batch of analysed photos in a few statements (executemany), not seven per photo: on a CPU the
+        writing thread shares the cores with decoding and the networks."""
+        if not analysed:
+            return
+        self._word_ids(s, (w for _, a in analysed for w in a.labels))
+        ids = [o.job.photo_id for o, _ in analysed]
+        for table in (Embedding, PhotoLabel, BirdScore):
+            s.execute(delete(table).where(table.photo_id.in_(ids)))
+        photos, embeddings, labels, scores = [], [], [], []
+        for outcome, a in analysed:
+            d = outcome.decoded
+            assert d is not None
+            info = d.exif
+            pid = outcome.job.photo_id
+            photos.append(
                 {
-                    "photo_id": photo_id,
+                    "id": pid,
+                    "state": PhotoState.INDEXED,
+                    "error": None,
+                    "content_hash": outcome.content_hash,
+                    "size": outcome.size,
+                    "mtime_ns": outcome.mtime_ns,
+                    "format": d.format,
+                    "width": d.width,
+                    "height": d.height,
+                    "taken_at": info.taken,
+                    "camera_make": info.make,
+                    "camera_model": info.model,
+                    "latitude": info.latitude,
+                    "longitude": info.longitude,
+                    "orientation": info.orientation,
+                    "embedder_id": self.embedder_id,
+                    "indexed_at": now,
+                    "missing_since": None,
+                }
+            )
+            embeddings.append(
+                {
+                    "photo_id": pid,
                     "embedder_id": self.embedder_id,
                     "vector": np.asarray(a.embedding, dtype="<f2").tobytes(),
                 }
-            ],
-        )
-        if a.labels:
-            s.execute(
-                insert(PhotoLabel),
-                [{"photo_id": photo_id, "word_id": self.word_ids[w], "p": p} for w, p in a.labels.items()],
             )
-        s.execute(insert(BirdScore), [{"photo_id": photo_id, "model_id": self.model_id, "score": a.bird}])
+            labels.extend({"photo_id": pid, "word_id": self.word_ids[w], "p": p} for w, p in a.labels.items())
+            scores.append({"photo_id": pid, "model_id": self.model_id, "score": a.bird})
+        s.execute(update(Photo), photos)  # bulk UPDATE by primary key
+        s.execute(insert(Embedding), embeddings)
+        if labels:
+            s.execute(insert(PhotoLabel), labels)
+        s.execute(insert(BirdScore), scores)
 
     def _reuse(self, s: Any, outcome: Outcome, folders: list[tuple[int, str]], now: Any) -> bool:
         """Same content as a photo the catalogue already analysed: re-link a moved one, or copy results."""

@@ -97,8 +97,15 @@ class Vocabulary:
     class_count: np.ndarray
 
     def word_probabilities(self, class_probs: np.ndarray) -> np.ndarray:
-        """(N, 1000) class probabilities -> (N, V) word probabilities (clipped to 1 against rounding)."""
-        return np.minimum(np.asarray(class_probs, dtype=np.float32) @ self.matrix, 1.0)
+        """(N, 1000) class probabilities -> (N, V) word probabilities (clipped to 1 against rounding).
+
+        The product runs in torch, not numpy: numpy's OpenBLAS keeps a thread pool of its own that spins after
+        each call, and beside the indexer's decode and model threads that cost a sixth of the machine.
+        """
+        import torch  # here, not at the top: search reads the vocabulary and the app starts before torch loads
+
+        probs = torch.from_numpy(np.ascontiguousarray(class_probs, dtype=np.float32))
+        return torch.clamp_max(probs @ torch.from_numpy(self.matrix), 1.0).numpy()
 
     def top_labels(
         self, class_probs: np.ndarray, min_p: float = 0.05, limit: int = 40, shown_only: bool = False

@@ -50,7 +50,7 @@ def test_sigkill_mid_run_then_resume_equals_clean_run(tmp_path: Path, models) ->
         catalogue.set_user_label(lib, [pid], label)
         labelled[name] = label
     # many more photos arrive
-    rows = copy_real(photos / "more", 12, 60)
+    rows = copy_real(photos / "more", 16, 200)  # enough that a run spans several commits
     more = {n for n in rows if n not in first}
     assert len(more) >= 40
 
