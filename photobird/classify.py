@@ -13,8 +13,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from photobird.media.decode import IMAGE_EXTENSIONS, DecodeError, decode
 from photobird.models.runner import Models, Prepared, SeedScorer
 
@@ -72,10 +70,7 @@ def classify(
     Decode threads read files ahead; on a CPU each core also runs a batch through the networks with torch
     single-threaded inside it (as the indexer does), on a GPU one thread feeds the device.
     """
-    cores = os.cpu_count() or 1
-    workers = workers or max(1, min(4, cores))
-    on_cpu = models.device.type == "cpu"
-    model_threads = cores if on_cpu else 1
+    workers = workers or max(1, min(4, os.cpu_count() or 1))
     threshold = seed.threshold if seed else models.threshold
     vocab = models.vocabulary
 
@@ -94,28 +89,22 @@ def classify(
                 out.append(Classified(str(p), error=r))
         return out
 
-    torch_threads = torch.get_num_threads()
-    if on_cpu:
-        torch.set_num_threads(1)
-    try:
-        with (
-            ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool,
-            ThreadPoolExecutor(model_threads, thread_name_prefix="model") as model_pool,
-        ):
-            running: collections.deque[Future[list[Classified]]] = collections.deque()
-            items: list[tuple[Path, Future]] = []
-            for path in expand(paths):
-                items.append((path, pool.submit(_prepare, models, path)))
-                if len(items) >= batch_size:
-                    running.append(model_pool.submit(run, items))
-                    items = []
-                    # keep every model thread busy and one batch decoding ahead, results in input order
-                    while len(running) > model_threads + 1:
-                        yield from running.popleft().result()
-            if items:
+    with (
+        models.batch_threads() as model_threads,
+        ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool,
+        ThreadPoolExecutor(model_threads, thread_name_prefix="model") as model_pool,
+    ):
+        running: collections.deque[Future[list[Classified]]] = collections.deque()
+        items: list[tuple[Path, Future]] = []
+        for path in expand(paths):
+            items.append((path, pool.submit(_prepare, models, path)))
+            if len(items) >= batch_size:
                 running.append(model_pool.submit(run, items))
-            while running:
-                yield from running.popleft().result()
-    finally:
-        if on_cpu:
-            torch.set_num_threads(torch_threads)
+                items = []
+                # keep every model thread busy and one batch decoding ahead, results in input order
+                while len(running) > model_threads + 1:
+                    yield from running.popleft().result()
+        if items:
+            running.append(model_pool.submit(run, items))
+        while running:
+            yield from running.popleft().result()

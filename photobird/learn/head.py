@@ -36,7 +36,6 @@ class HeadRecipe:
     #: Whether the small-image expert learns feature weights too (the shipped one reads the verdicts only:
     #: on CIFAR-10 the features add nothing that generalizes to the test split, see training/README.md).
     small_features: bool = False
-    seed: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,7 +87,6 @@ def fit_steps(
     offsets are carried over from ``init`` and left to the caller to reset. A generator so that a caller can
     show progress and stop early by closing it (the training panel runs it in a background worker).
     """
-    torch.manual_seed(recipe.seed)
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
     yt = torch.as_tensor(np.asarray(y, dtype=np.float32))
     n, dim = xt.shape

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -414,7 +413,7 @@ class Indexer:
         writer.load_words()
         total = len(jobs)
         yield Progress("indexing", 0, total)
-        yield from self._pipeline(jobs, models, known, writer, summary, t0)
+        yield from self._pipeline(jobs, models, known, writer, summary)
         if purge:
             yield Progress("finishing", total, total)
             summary.removed = purge_missing(self.library)
@@ -425,21 +424,32 @@ class Indexer:
         return summary
 
     def _pipeline(
-        self, jobs: list[Job], models: Models, known: set[str], writer: _Writer, summary: IndexSummary, t0: float
+        self, jobs: list[Job], models: Models, known: set[str], writer: _Writer, summary: IndexSummary
     ) -> Generator[Progress, None, None]:
         """Decode threads feed batches to model threads; this thread hands out work and writes results.
 
-        On a CPU every core both decodes and runs the networks: torch runs single-threaded inside each of
-        ``workers`` model threads (its kernels release the GIL), so while one batch is in the networks the
-        next is being decoded and no core waits; on a GPU one thread feeds the device.
+        On a CPU every core both decodes and runs the networks (``Models.batch_threads``: a model thread per
+        core, torch single-threaded in each), so while one batch is in the networks the next is being decoded
+        and no core waits; on a GPU one thread feeds the device.
         """
+        with models.batch_threads(self.model_threads) as model_threads:
+            yield from self._run_pipeline(jobs, models, known, writer, summary, model_threads)
+
+    def _run_pipeline(
+        self,
+        jobs: list[Job],
+        models: Models,
+        known: set[str],
+        writer: _Writer,
+        summary: IndexSummary,
+        model_threads: int,
+    ) -> Generator[Progress, None, None]:
         total = len(jobs)
         done = 0
         batch: list[Outcome] = []
         in_flight: dict[Future[Outcome], tuple[Job, float]] = {}
-        on_cpu = models.device.type == "cpu"
-        model_threads = (self.model_threads or os.cpu_count() or 1) if on_cpu else 1
-        batch_size = min(self.batch_size, 8) if on_cpu else self.batch_size
+        # on a CPU smaller batches: each is one thread's work, and a thread waiting for a full one is idle
+        batch_size = min(self.batch_size, 8) if models.device.type == "cpu" else self.batch_size
         analysing: dict[Future[list[Analysis]], list[Outcome]] = {}
         window = self.workers * 2 + batch_size * (model_threads + 1)
         queue = collections.deque(jobs)
@@ -448,9 +458,6 @@ class Indexer:
         t_start = last_commit = time.perf_counter()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="photobird-decode")
         model_pool = ThreadPoolExecutor(model_threads, thread_name_prefix="photobird-model")
-        torch_threads = torch.get_num_threads()
-        if on_cpu:
-            torch.set_num_threads(1)
         current: str | None = None
         retry_ids: set[int] = set()
 
@@ -539,8 +546,6 @@ class Indexer:
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
                 model_pool.shutdown(wait=True, cancel_futures=True)
-                if on_cpu:
-                    torch.set_num_threads(torch_threads)
 
 
 def purge_missing(library: Library, older_than_seconds: float = 0.0) -> int:

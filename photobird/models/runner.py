@@ -14,6 +14,7 @@ import json
 import math
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,11 @@ def embedding_spec(backbone: files.LoadedModel, small: files.LoadedModel) -> lis
     ]
 
 
+def _log_odds(log_p: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """log(P(one of ``classes``) / P(any other class)) per row, from log-probabilities, without underflow."""
+    return torch.logsumexp(log_p[:, classes], 1) - torch.logsumexp(log_p[:, ~classes], 1)
+
+
 class SeedScorer:
     """The article's network as a bird model (``photobird classify --model seed``), for the comparison."""
 
@@ -153,21 +159,42 @@ class Models:
             raise files.ModelFileError("words file and backbone disagree on the number of classes")
         self.spec = embedding_spec(self.backbone, self.small)
         self.embedding_dim = sum(p["dim"] for p in self.spec)
-        self.backbone.module.to(self.device)
-        self.small.module.to(self.device)
-        # inference only: batch norm folded into the convolutions (same outputs to ~1e-5, fewer passes)
+        # What runs: copies with batch norm folded into the convolutions (same outputs to ~1e-5, one pass less
+        # over each activation); the loaded modules stay on the CPU, as read from their checked files.
         self._bb_net = nets.fold_batchnorm(self.backbone.module).to(self.device)
         self._small_net = nets.fold_batchnorm(self.small.module).to(self.device)
-        bird = torch.zeros(len(self.backbone.meta.classes), dtype=torch.bool)
-        bird[list(self.vocabulary.bird_classes)] = True
-        self._bird_mask = bird.to(self.device)
-        self._small_bird = int(self.small.meta.classes.index("bird"))
+        self._bird_mask = self._class_mask(len(self.backbone.meta.classes), self.vocabulary.bird_classes)
+        self._small_bird_mask = self._class_mask(len(self.small.meta.classes), [self.small.meta.classes.index("bird")])
         # one batch at a time on a GPU; on a CPU, callers may run batches side by side (one thread each)
         self._lock = threading.Lock() if self.device.type != "cpu" else contextlib.nullcontext()
         self._set_norm()
         self.head: files.LoadedModel | None = None
         if with_head:
             self.set_head(head if head is not None else load_shipped(HEAD_FILE, expect_arch="bird-head"))
+
+    def _class_mask(self, n: int, classes: Iterable[int]) -> torch.Tensor:
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[list(classes)] = True
+        return mask.to(self.device)
+
+    @contextlib.contextmanager
+    def batch_threads(self, threads: int | None = None) -> Iterator[int]:
+        """How many threads should run batches through the networks side by side, with torch set up for it
+        while the block runs.
+
+        On a CPU: one per core (or ``threads``), torch single-threaded in each, so the cores work on whole
+        batches in parallel (torch's kernels release the GIL) while decoding threads keep them fed, instead of
+        splitting every convolution across cores; on a GPU: one thread, feeding the device.
+        """
+        if self.device.type != "cpu":
+            yield 1
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield threads or os.cpu_count() or 1
+        finally:
+            torch.set_num_threads(before)
 
     def _set_norm(self) -> None:
         def stats(meta: files.ModelMeta) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,25 +289,19 @@ class Models:
                 idx = torch.tensor(small, device=xs.device)
                 small_feats[idx] = (small_feats[idx] + sm.embed(xs[idx].flip(3))) / 2
             # bias-free linear classifier: the logits of the mean features are the mean logits
-            small_logits = (sm.classifier(small_feats) * sm.logit_scale).float()
+            small_log_p = torch.log_softmax((sm.classifier(small_feats) * sm.logit_scale).float(), dim=1)
             log_p = torch.log_softmax(class_logits, dim=1)
-            b = self._small_bird
-            verdicts = torch.stack(
+            verdicts = torch.stack(  # in the order of nets.VERDICTS
                 [
-                    small_logits[:, b]
-                    - torch.logsumexp(torch.cat([small_logits[:, :b], small_logits[:, b + 1 :]], 1), 1),
-                    torch.logsumexp(log_p[:, self._bird_mask], 1) - torch.logsumexp(log_p[:, ~self._bird_mask], 1),
+                    _log_odds(small_log_p, self._small_bird_mask),
+                    _log_odds(log_p, self._bird_mask),
                     log_p.max(dim=1).values,
                 ],
                 dim=1,
             )
             side = torch.tensor([[math.log2(max(p.side, 1))] for p in batch], device=xs.device)
             emb = torch.cat([feats.float(), small_feats.float(), verdicts, side], dim=1)
-            return (
-                emb.cpu().numpy(),
-                log_p.exp().cpu().numpy(),
-                torch.softmax(small_logits, dim=1).cpu().numpy(),
-            )
+            return emb.cpu().numpy(), log_p.exp().cpu().numpy(), small_log_p.exp().cpu().numpy()
 
     def analyze(self, batch: list[Prepared]) -> list[Analysis]:
         if not batch:
