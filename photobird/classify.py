@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from photobird.media.decode import IMAGE_EXTENSIONS, DecodeError, decode
-from photobird.models.runner import Models, Prepared, SeedScorer
+from photobird.models.runner import DECODE_SIDE, Models, Prepared, SeedScorer
+from photobird.models.words import BIRD_WORD
 
 
 @dataclass
@@ -53,7 +54,7 @@ def expand(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 def _prepare(models: Models, path: Path) -> Prepared | str:
     try:
-        return models.prepare(decode(path).image)  # the size the indexer decodes at, so both agree
+        return models.prepare(decode(path, min_side=DECODE_SIDE).image)  # as the indexer decodes, so both agree
     except DecodeError as e:
         return str(e)
 
@@ -72,7 +73,8 @@ def classify(
     """
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     threshold = seed.threshold if seed else models.threshold
-    vocab = models.vocabulary
+    lexicon = models.lexicon
+    shown_at = models.labeller.threshold if models.labeller else 1.0
 
     def run(items: list[tuple[Path, Future]]) -> list[Classified]:
         ready = [(p, f.result()) for p, f in items]
@@ -84,7 +86,10 @@ def classify(
             if isinstance(r, Prepared):
                 a = next(analyses)
                 bird = float(next(seed_scores)) if seed else a.bird
-                out.append(Classified(str(p), bird, bird >= threshold, vocab.shown_labels(a.labels)))
+                labels = lexicon.shown(a.labels, shown_at)
+                if bird >= threshold:  # the bird model answers "bird", as a search for it would
+                    labels = {BIRD_WORD: round(bird, 4), **labels}
+                out.append(Classified(str(p), bird, bird >= threshold, labels))
             else:
                 out.append(Classified(str(p), error=r))
         return out

@@ -129,6 +129,8 @@ class _Bar:
             line = (
                 f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} {p.rate:.1f}/s  {p.failed} failed  {name}"
             )
+        elif p.phase == "labelling" and p.total:
+            line = f"re-labelling from stored data (no photo decoded): {p.done}/{p.total}"
         elif p.phase == "watching":
             line = "watching for changes (Ctrl-C to stop)"
         else:
@@ -189,7 +191,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     briefs = catalogue.briefs(lib, [h.photo_id for h in hits])
     for h in hits:
         b = briefs[h.photo_id]
-        labels = catalogue.labels_of(lib, h.photo_id, min_p=0.05)
+        labels = catalogue.labels_of(lib, h.photo_id)
         top = dict(list(labels.items())[:8])
         if args.json:
             _print_json({"path": b.path, "score": round(h.score, 6), "labels": top})
@@ -272,9 +274,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(f"birds        {st.birds} (model {st.model})")
     print(f"your labels  {st.user_bird} bird, {st.user_not_bird} not bird")
     print(f"catalogue    {st.catalogue_bytes / 2**20:.1f} MB")
-    top = catalogue.label_counts(lib, limit=12)
+    top = catalogue.word_counts(lib, limit=12)
     if top:
-        print("most seen    " + ", ".join(f"{w} ({n})" for w, n in top))
+        print("most seen    " + ", ".join(f"{c.word} ({c.count})" for c in top))
     return 0
 
 

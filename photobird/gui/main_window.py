@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from photobird import config
 from photobird.gui.grid import ID_ROLE, PhotoGrid, PhotoGridModel
 from photobird.gui.notify import notify
+from photobird.gui.things import InYourPhotos
 from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
 from photobird.library import catalogue, scan
@@ -49,7 +50,6 @@ from photobird.library.store import Library
 
 SEARCH_DEBOUNCE_MS = 250
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 10
-QUERY_ROLE = Qt.ItemDataRole.UserRole + 11
 
 
 def _load_models(device: str | None) -> Any:
@@ -69,8 +69,7 @@ def _index_and_watch(library: Library, models: Any) -> Any:
 def _sidebar_data(library: Library) -> dict[str, Any]:
     return {
         "folders": scan.list_folders(library),
-        "labels": catalogue.label_counts(library, limit=30),
-        "birds": catalogue.bird_count(library),
+        "words": catalogue.word_counts(library, limit=60),  # "bird" among them, counted by the bird model
         "stats": catalogue.stats(library),
     }
 
@@ -120,7 +119,7 @@ class MainWindow(QMainWindow):
 
         # search box -------------------------------------------------------------------------------------------
         self.search_box = QLineEdit()
-        self.search_box.setPlaceholderText("Search: bird, dog -cat, june 2021, canon, holiday\u2026")
+        self.search_box.setPlaceholderText("Search: bird, people, beach, paris, dog -cat, june 2021, canon\u2026")
         self.search_box.setClearButtonEnabled(True)
         self.search_timer = QTimer(self)
         self.search_timer.setSingleShot(True)
@@ -141,8 +140,8 @@ class MainWindow(QMainWindow):
         self.remove_btn.setText("\u2212")
         self.remove_btn.setToolTip("Stop watching the selected folder")
         self.remove_btn.clicked.connect(self.remove_selected_folder)
-        self.label_list = QListWidget()
-        self.label_list.itemClicked.connect(lambda item: self.search_box.setText(item.data(QUERY_ROLE)))
+        self.things = InYourPhotos(library, self.runner)  # places, things and scenes: a click searches the word
+        self.things.word_chosen.connect(self.search_box.setText)
         sidebar = QWidget()
         sl = QVBoxLayout(sidebar)
         head = QHBoxLayout()
@@ -153,7 +152,7 @@ class MainWindow(QMainWindow):
         sl.addLayout(head)
         sl.addWidget(self.folder_list, 1)
         sl.addWidget(QLabel("<b>In your photos</b>"))
-        sl.addWidget(self.label_list, 3)
+        sl.addWidget(self.things, 3)
 
         # grid and viewer ----------------------------------------------------------------------------------------
         self.model = PhotoGridModel(library, self.runner)
@@ -364,6 +363,13 @@ class MainWindow(QMainWindow):
             self.progress.setValue(p.done)
             name = Path(os.fsdecode(p.current)).name if p.current else ""
             self.status_text.setText(f"Indexing {p.done:,} of {p.total:,} \u00b7 {p.rate:.1f} photos/s \u00b7 {name}")
+        elif p.phase == "labelling" and p.total:
+            self.progress.show()
+            self.progress.setMaximum(p.total)
+            self.progress.setValue(p.done)
+            self.status_text.setText(
+                f"Updating the words of {p.total:,} photos from what was stored (no photo is re-read)"
+            )
         elif p.phase == "watching":
             self.progress.hide()
             if not self.status_text.text().startswith("Up to date"):
@@ -512,16 +518,7 @@ class MainWindow(QMainWindow):
                 self.folder_list.setCurrentItem(item)
         own = [f for f in data["folders"] if f.path != sample]
         self.banner.setVisible(not own)
-        self.label_list.clear()
-        bird = QListWidgetItem(f"bird  ({data['birds']})")
-        bird.setData(QUERY_ROLE, "bird")
-        self.label_list.addItem(bird)
-        for word, n in data["labels"]:
-            if word == "bird":
-                continue
-            item = QListWidgetItem(f"{word}  ({n})")
-            item.setData(QUERY_ROLE, word)
-            self.label_list.addItem(item)
+        self.things.set_words(data["words"])
         st = data["stats"]
         self.errors_btn.setVisible(st.failed > 0)
         self.errors_btn.setText(f"{st.failed} failed")

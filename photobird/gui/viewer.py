@@ -32,6 +32,17 @@ def _load(library: Library, photo_id: int, side: int) -> tuple[dict[str, Any], Q
         return info, None, str(e)
 
 
+def _place_text(info: dict[str, Any]) -> str:
+    """Where the photo was taken: the gazetteer's name ("Arezzo, Tuscany, Italy"); the GPS position itself when
+    it names no place (out at sea, or not looked up yet), so a position is never hidden; else "unknown"."""
+    if info.get("place"):
+        return str(info["place"])
+    gps = info.get("gps")
+    if gps and gps.get("latitude") is not None and gps.get("longitude") is not None:
+        return f"{gps['latitude']:.5f}, {gps['longitude']:.5f}"
+    return "unknown"
+
+
 class ImageLabel(QLabel):
     """Shows a pixmap scaled to fit, keeping its aspect ratio, re-scaled on resize."""
 
@@ -86,6 +97,7 @@ class Viewer(QWidget):
         for key, title in (
             ("name", "File"),
             ("taken", "Taken"),
+            ("place", "Place"),
             ("camera", "Camera"),
             ("size", "Size"),
             ("folder", "Folder"),
@@ -140,6 +152,7 @@ class Viewer(QWidget):
         f = self.fields
         f["name"].setText(Path(info["path"]).name)
         f["taken"].setText(info["taken_at"].replace("T", " ") if info["taken_at"] else "unknown")
+        f["place"].setText(_place_text(info))
         camera = " ".join(x for x in (info["camera_make"], info["camera_model"]) if x)
         f["camera"].setText(camera or "unknown")
         size = f"{info['width']} \u00d7 {info['height']}" if info["width"] else "?"

@@ -26,7 +26,7 @@ from photobird.library.store import Library
 from photobird.library.versions import ensure_embedder
 from photobird.media.decode import DecodeError, decode
 from photobird.models import files, nets
-from photobird.models.runner import Models, shipped_manifest
+from photobird.models.runner import DECODE_SIDE, Models, shipped_manifest
 
 BASE_FILE = "base-embeddings.npz"
 #: Augmented views embedded for each labelled picture (the original is the stored embedding).
@@ -168,7 +168,7 @@ def embed_views_steps(
     todo = missing_views(library, models, hashes)
     for i, h in enumerate(todo):
         try:
-            image = decode(paths[h], min_side=256).image
+            image = decode(paths[h], min_side=DECODE_SIDE).image
         except (DecodeError, KeyError):
             yield i + 1, len(todo)
             continue

@@ -113,3 +113,39 @@ def fp_at_recall(is_bird: np.ndarray, score: np.ndarray, min_recall: float) -> i
     curve = pr_curve(is_bird, score)
     ok = np.flatnonzero(curve.recall >= min_recall)
     return int(curve.fp[ok[0]]) if len(ok) else int(curve.fp[-1])
+
+
+def average_precision(score: np.ndarray, positive: np.ndarray) -> float:
+    """Average precision (the area under the precision-recall curve as ranked retrieval sees it): the mean, over
+    the positives, of the precision among the photos ranked at or above each one."""
+    positive = np.asarray(positive, bool)
+    if not positive.any():
+        return 0.0
+    ranked = positive[np.argsort(-np.asarray(score), kind="stable")]
+    hits = np.cumsum(ranked)
+    return float((hits / np.arange(1, len(ranked) + 1))[ranked].mean())
+
+
+def f1_at(score: np.ndarray, positive: np.ndarray, threshold: float, beta: float = 1.0) -> tuple[float, float, float]:
+    """(F-beta, precision, recall) of calling ``score >= threshold`` positive; precision is 0 when nothing is."""
+    positive = np.asarray(positive, bool)
+    called = np.asarray(score) >= threshold
+    tp = int((called & positive).sum())
+    precision = tp / int(called.sum()) if called.any() else 0.0
+    recall = tp / max(int(positive.sum()), 1)
+    b2 = beta * beta
+    f = (1 + b2) * precision * recall / (b2 * precision + recall) if precision + recall else 0.0
+    return f, precision, recall
+
+
+def best_f1_threshold(score: np.ndarray, positive: np.ndarray, beta: float = 1.0) -> tuple[float, float]:
+    """(the threshold with the best F-beta, that F-beta): the lowest score of the best-ranked prefix. A beta
+    below 1 weighs precision more than recall."""
+    positive = np.asarray(positive, bool)
+    order = np.argsort(-np.asarray(score), kind="stable")
+    hits = np.cumsum(positive[order])
+    k = np.arange(1, len(order) + 1)
+    b2 = beta * beta
+    f = (1 + b2) * hits / (k + b2 * max(int(positive.sum()), 1))
+    i = int(np.argmax(f))
+    return float(np.asarray(score)[order][i]), float(f[i])

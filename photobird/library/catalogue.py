@@ -29,7 +29,7 @@ from photobird.library.schema import (
 )
 from photobird.library.search import LABEL_THRESHOLD
 from photobird.library.store import Library
-from photobird.models.words import load_vocabulary
+from photobird.models.words import BIRD_WORD, WordKind, load_lexicon
 
 USER_LABELS = ("bird", "not-bird")
 
@@ -98,18 +98,36 @@ def briefs(library: Library, ids: Iterable[int]) -> dict[int, PhotoBrief]:
     return out
 
 
-def labels_of(library: Library, photo_id: int, min_p: float = 0.0, shown_only: bool = True) -> dict[str, float]:
-    """The searchable words of a photo, most probable first; by default only those worth showing (class
-    names and headwords, not every WordNet synonym, which search still finds)."""
+def labels_of(
+    library: Library, photo_id: int, min_p: float = LABEL_THRESHOLD, shown_only: bool = True
+) -> dict[str, float]:
+    """The searchable words of a photo, most probable first.
+
+    By default only those worth showing, and only at the probability a search needs, so every word shown is
+    one that finds this photo when searched: not hidden generic ancestors ("vertebrate"), not a synonym of a
+    word shown beside it ("television" beside "tv"), and "bird" when the bird search finds the photo (the
+    active bird model, or the user's own mark).
+    """
     with library.session() as s:
         rows = s.execute(
-            select(Word.word, PhotoLabel.p)
+            select(Word.word, PhotoLabel.p, Word.hidden)
             .join(Word, Word.id == PhotoLabel.word_id)
             .where(PhotoLabel.photo_id == photo_id, PhotoLabel.p >= min_p)
             .order_by(PhotoLabel.p.desc(), Word.word)
         ).all()
-    vocab = load_vocabulary()
-    return {w: round(p, 4) for w, p in rows if not shown_only or vocab.is_shown(w)}
+    if not shown_only:
+        return {w: round(p, 4) for w, p, _ in rows}
+    lexicon = load_lexicon()
+    present = {w for w, _, _ in rows}
+    out = {
+        w: round(p, 4)
+        for w, p, hidden in rows
+        if not hidden and lexicon.is_shown(w) and lexicon.synonym_of.get(w) not in present
+    }
+    brief = briefs(library, [photo_id]).get(photo_id)
+    if brief is not None and (brief.user_label == "bird" or (brief.user_label != "not-bird" and brief.is_bird)):
+        out = {BIRD_WORD: 1.0 if brief.user_label == "bird" else round(brief.bird or 0.0, 4), **out}
+    return out
 
 
 def info(library: Library, photo_id: int) -> dict[str, Any]:
@@ -150,6 +168,7 @@ def info(library: Library, photo_id: int) -> dict[str, Any]:
         "is_bird": None if score is None or model is None else bool(score >= model.threshold),
         "model": {"version": model.name, "threshold": model.threshold} if model else None,
         "labels": labels_of(library, p.id),
+        "place": p.place,
         "thumbnail": str(library.thumb_path(p.content_hash))
         if p.content_hash and p.state == PhotoState.INDEXED
         else None,
@@ -212,18 +231,65 @@ def errors(library: Library) -> list[tuple[str, str]]:
         ]
 
 
-def label_counts(library: Library, limit: int = 40, min_p: float = LABEL_THRESHOLD) -> list[tuple[str, int]]:
-    """The most frequent (displayable) words in the library, for the sidebar."""
-    vocab = load_vocabulary()
+@dataclass(frozen=True)
+class WordCount:
+    """A word of the sidebar's "In your photos": how many photos a search for it finds, and one to show."""
+
+    word: str
+    kind: WordKind
+    count: int
+    cover_photo_id: int | None
+    cover_hash: str | None
+
+
+def word_counts(library: Library, limit: int = 60, min_p: float = LABEL_THRESHOLD) -> list[WordCount]:
+    """The shown words of the library with how many photos each finds, most useful first, each with the photo
+    that has it most surely (its thumbnail stands for the word, as Google Photos' "Things" and "Places" do).
+
+    Most useful first: places, then the things and scenes by how many photos they find; a word every indexed
+    photo has (nothing to narrow down) and one that finds a single photo go last.
+    """
     with library.session() as s:
+        indexed = s.scalar(select(func.count()).select_from(Photo).where(Photo.state == PhotoState.INDEXED)) or 0
         rows = s.execute(
-            select(Word.word, func.count(PhotoLabel.photo_id).label("n"))
+            select(Word.id, Word.word, Word.kind, func.count(PhotoLabel.photo_id).label("n"))
             .join(PhotoLabel, PhotoLabel.word_id == Word.id)
-            .where(PhotoLabel.p >= min_p)
-            .group_by(Word.id)
-            .order_by(func.count(PhotoLabel.photo_id).desc(), Word.word)
+            .join(Photo, Photo.id == PhotoLabel.photo_id)
+            .where(PhotoLabel.p >= min_p, Word.hidden.is_(False), Photo.state == PhotoState.INDEXED)
+            .group_by(Word.id, Word.word, Word.kind)
         ).all()
-    return [(w, n) for w, n in rows if vocab.is_shown(w)][:limit]
+        lexicon = load_lexicon()
+        present = {w for _, w, _, _ in rows}
+        rows = [r for r in rows if lexicon.is_shown(r[1]) and lexicon.synonym_of.get(r[1]) not in present]
+        birds = bird_count(library)
+
+        def useful(r: Any) -> tuple[int, int, str]:
+            kind, n = WordKind(r[2]), int(r[3])
+            dull = n <= 1 or (indexed > 10 and n >= indexed)
+            return (int(dull), 0 if kind == WordKind.PLACE else 1, -n), r[1]  # type: ignore[return-value]
+
+        rows.sort(key=useful)
+        out: list[WordCount] = []
+        if birds:
+            cover = s.execute(
+                select(Photo.id, Photo.content_hash)
+                .join(BirdScore, BirdScore.photo_id == Photo.id)
+                .join(ModelVersion, (ModelVersion.id == BirdScore.model_id) & ModelVersion.active.is_(True))
+                .where(Photo.state == PhotoState.INDEXED)
+                .order_by(BirdScore.score.desc())
+                .limit(1)
+            ).first()
+            out.append(WordCount(BIRD_WORD, WordKind.THING, birds, *(cover or (None, None))))
+        for word_id, word, kind, n in rows[: max(0, limit - len(out))]:
+            cover = s.execute(
+                select(Photo.id, Photo.content_hash)
+                .join(PhotoLabel, PhotoLabel.photo_id == Photo.id)
+                .where(PhotoLabel.word_id == word_id, Photo.state == PhotoState.INDEXED)
+                .order_by(PhotoLabel.p.desc(), Photo.id)
+                .limit(1)
+            ).first()
+            out.append(WordCount(word, WordKind(kind), int(n), *(cover or (None, None))))
+    return out
 
 
 def bird_count(library: Library) -> int:

@@ -4,6 +4,8 @@ Shape of the work (``Indexer.run`` is a generator of ``Progress`` records; the C
 the app runs it on a worker thread; not pulling pauses it, ``close()`` cancels it):
 
 1. ``scan.scan`` reconciles the catalogue with the disk (new/changed -> pending, gone -> missing).
+   Photos whose words an older labeller wrote are re-labelled from their stored embeddings and positions
+   (``labelling.relabel``): new word heads reach the whole library without decoding a photo.
 2. A pool of decode threads reads each pending file once: content hash, reduced-size decode with EXIF
    orientation, thumbnail and the networks' inputs from that single decode. A file whose content is already
    known (moved, renamed, duplicated) is re-linked or copied instead of decoded.
@@ -18,41 +20,51 @@ A file that cannot be read is recorded with its reason (``photobird errors``) an
 from __future__ import annotations
 
 import collections
+import enum
 import hashlib
 import os
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from photobird.library import labelling as labelling_mod
 from photobird.library import scan as scan_mod
 from photobird.library import versions
+from photobird.library.labelling import Labelling
 from photobird.library.schema import (
     BirdScore,
     Embedding,
     Photo,
     PhotoLabel,
     PhotoState,
-    Word,
     utcnow,
 )
 from photobird.library.store import Library
 from photobird.media.decode import Decoded, DecodeError, decode
 from photobird.media.thumbs import make_thumbnail, write_atomic
-from photobird.models.runner import Analysis, Models, Prepared
+from photobird.models.runner import DECODE_SIDE, Analysis, Models, Prepared
 
 #: Files larger than this are refused without reading them (no photo is this big; a disk image might be).
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
+class Phase(enum.StrEnum):
+    SCANNING = "scanning"
+    LABELLING = "labelling"  # re-labelling photos from stored data (new word heads): no decoding
+    INDEXING = "indexing"
+    FINISHING = "finishing"
+    DONE = "done"
+    WATCHING = "watching"  # up to date, waiting for the watcher's next change (``watch``)
+
+
 @dataclass(frozen=True)
 class Progress:
-    phase: str  # "scanning", "indexing", "finishing", "done"
+    phase: Phase
     done: int
     total: int
     current: str | None = None
@@ -68,6 +80,7 @@ class IndexSummary:
     removed: int = 0
     failed: int = 0
     relinked: int = 0
+    relabelled: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,6 +90,7 @@ class IndexSummary:
             "removed": self.removed,
             "failed": self.failed,
             "relinked": self.relinked,
+            "relabelled": self.relabelled,
             "seconds": round(self.seconds, 2),
         }
 
@@ -131,7 +145,7 @@ def read_one(job: Job, library: Library, prepare: Callable[[Any], Prepared], kno
     if digest in known:
         return Outcome(job, "known", **common)
     try:
-        decoded = decode(data, min_side=256)
+        decoded = decode(data, min_side=DECODE_SIDE)
         thumb = library.thumb_path(digest)
         if not thumb.exists():
             write_atomic(thumb, make_thumbnail(decoded.image))
@@ -151,21 +165,14 @@ class _Writer:
     library: Library
     embedder_id: int
     model_id: int
-    word_ids: dict[str, int] = field(default_factory=dict)
+    labelling: Labelling
     rows: list[tuple[Outcome, Analysis | None]] = field(default_factory=list)
     #: Jobs whose content looked known but had nothing to re-use after all: they must be decoded.
     retry: list[Job] = field(default_factory=list)
 
     def load_words(self) -> None:
         with self.library.session() as s:
-            self.word_ids = {w: i for i, w in s.execute(select(Word.id, Word.word))}
-
-    def _word_ids(self, s: Any, words: Iterable[str]) -> None:
-        new = [w for w in set(words) if w not in self.word_ids]
-        if new:
-            s.execute(sqlite_insert(Word).on_conflict_do_nothing(), [{"word": w} for w in new])
-            for i, w in s.execute(select(Word.id, Word.word).where(Word.word.in_(new))):
-                self.word_ids[w] = i
+            self.labelling.load_words(s)
 
     def add(self, outcome: Outcome, analysis: Analysis | None = None) -> None:
         self.rows.append((outcome, analysis))
@@ -213,12 +220,14 @@ class _Writer:
         writing thread shares the cores with decoding and the networks."""
         if not analysed:
             return
-        self._word_ids(s, (w for _, a in analysed for w in a.labels))
         ids = [o.job.photo_id for o, _ in analysed]
         for table in (Embedding, PhotoLabel, BirdScore):
             s.execute(delete(table).where(table.photo_id.in_(ids)))
-        photos, embeddings, labels, scores = [], [], [], []
-        for outcome, a in analysed:
+        exif = [o.decoded.exif for o, _ in analysed if o.decoded is not None]
+        words = self.labelling.words_for([a.labels for _, a in analysed], [(e.latitude, e.longitude) for e in exif])
+        labels = self.labelling.rows(s, ids, words)
+        photos, embeddings, scores = [], [], []
+        for (outcome, a), pw in zip(analysed, words, strict=True):
             d = outcome.decoded
             assert d is not None
             info = d.exif
@@ -241,6 +250,8 @@ class _Writer:
                     "longitude": info.longitude,
                     "orientation": info.orientation,
                     "embedder_id": self.embedder_id,
+                    "labels_key": self.labelling.key,
+                    "place": pw.place,
                     "indexed_at": now,
                     "missing_since": None,
                 }
@@ -252,7 +263,6 @@ class _Writer:
                     "vector": np.asarray(a.embedding, dtype="<f2").tobytes(),
                 }
             )
-            labels.extend({"photo_id": pid, "word_id": self.word_ids[w], "p": p} for w, p in a.labels.items())
             scores.append({"photo_id": pid, "model_id": self.model_id, "score": a.bird})
         s.execute(update(Photo), photos)  # bulk UPDATE by primary key
         s.execute(insert(Embedding), embeddings)
@@ -323,6 +333,8 @@ class _Writer:
                 longitude=twin.longitude,
                 orientation=twin.orientation,
                 embedder_id=self.embedder_id,
+                labels_key=twin.labels_key,
+                place=twin.place,
                 indexed_at=now,
                 missing_since=None,
             )
@@ -375,14 +387,25 @@ class Indexer:
     ) -> Generator[Progress, None, IndexSummary]:
         t0 = time.perf_counter()
         summary = IndexSummary()
-        yield Progress("scanning", 0, 0)
+        yield Progress(Phase.SCANNING, 0, 0)
         models = self.models
         embedder_id = versions.ensure_embedder(self.library, models)
         version, head = versions.active_head(self.library, models)
         models.set_head(head)
+        if models.labeller is None:
+            raise RuntimeError("indexing needs the label heads (Models(with_labels=True))")
+        labelling = Labelling(models.labeller, models.lexicon)
         if scan_first:
             result = scan_mod.scan(self.library, folder_paths)
             summary.failed += result.failed
+        relabel = labelling_mod.relabel(self.library, labelling, embedder_id)
+        while True:
+            try:
+                step = next(relabel)
+            except StopIteration as stop:
+                summary.relabelled = stop.value
+                break
+            yield Progress(Phase.LABELLING, step.done, step.total, rate=step.rate)
         with self.library.session() as s:
             # photos indexed by other networks (an update shipped new ones) are indexed again
             s.execute(
@@ -409,17 +432,17 @@ class Indexer:
             )
             indexed_before = s.query(Photo).filter(Photo.state == PhotoState.INDEXED).count()
         summary.unchanged = indexed_before
-        writer = _Writer(self.library, embedder_id, version.id)
+        writer = _Writer(self.library, embedder_id, version.id, labelling)
         writer.load_words()
         total = len(jobs)
-        yield Progress("indexing", 0, total)
+        yield Progress(Phase.INDEXING, 0, total)
         yield from self._pipeline(jobs, models, known, writer, summary)
         if purge:
-            yield Progress("finishing", total, total)
+            yield Progress(Phase.FINISHING, total, total)
             summary.removed = purge_missing(self.library)
         summary.seconds = time.perf_counter() - t0
         yield Progress(
-            "done", total, total, rate=total / max(summary.seconds, 1e-9), failed=summary.failed, summary=summary
+            Phase.DONE, total, total, rate=total / max(summary.seconds, 1e-9), failed=summary.failed, summary=summary
         )
         return summary
 
@@ -536,7 +559,7 @@ class Indexer:
                 if now - last_yield > 0.2 or (not in_flight and exhausted):
                     last_yield = now
                     rate = done / max(now - t_start, 1e-9)
-                    yield Progress("indexing", done, total, current, rate, summary.failed)
+                    yield Progress(Phase.INDEXING, done, total, current, rate, summary.failed)
         finally:
             # cancelled or finished: what the networks already hold is finished and written, decoded photos
             # still waiting are dropped (the next run picks them up again), nothing half-done is written

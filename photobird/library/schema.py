@@ -20,6 +20,7 @@ triggers, so a search for part of a file or folder name does not read every row.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import os
 from typing import Any
 
@@ -35,6 +36,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -118,6 +120,11 @@ class Photo(Base):
     orientation: Mapped[int | None] = mapped_column(Integer)
     #: The embedder whose results this photo has (None until indexed).
     embedder_id: Mapped[int | None] = mapped_column(ForeignKey("embedders.id"))
+    #: Which labeller (word heads, vocabulary, gazetteer) wrote this photo's labels; a photo whose key differs
+    #: from the current one is re-labelled from its stored embedding and position, without decoding it.
+    labels_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: Where the photo was taken, for display ("Paris, Île-de-France, France"), from its GPS position.
+    place: Mapped[str | None] = mapped_column(String)
     added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     indexed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     missing_since: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -149,11 +156,22 @@ class Embedding(Base):
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float16, little-endian, embedder.dim values
 
 
+class WordKind(enum.StrEnum):
+    """Where a searchable word comes from (what the sidebar groups by)."""
+
+    THING = "thing"  # an object the networks see: ImageNet classes and their ancestors, the everyday heads
+    SCENE = "scene"  # a place or situation the whole photo shows: beach, kitchen, street, people
+    PLACE = "place"  # a city, region or country, from the photo's GPS position (offline gazetteer)
+
+
 class Word(Base):
     __tablename__ = "words"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     word: Mapped[str] = mapped_column(String, unique=True)
+    kind: Mapped[str] = mapped_column(String(16), server_default=WordKind.THING.value)
+    #: Searchable but never shown as a label: generic ancestors ("vertebrate", "self-propelled vehicle").
+    hidden: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class PhotoLabel(Base):

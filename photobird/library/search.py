@@ -3,7 +3,9 @@
 The language, as a user types it:
 
 - words the models know: ``dog`` (every breed: labels carry their WordNet ancestors), ``golden retriever``,
-  with plurals and common synonyms (``birds``, ``puppies``, ``aeroplane``, ``bike``);
+  ``person``, ``cell phone``, ``beach``, ``kitchen``, ``people``; matched as a phrase first (``hot dog`` is one
+  word), then with plurals and synonyms (``birds``, ``kids``, ``sofa``, ``tv``; ``words.Lexicon``);
+- places where photos were taken (``paris``, ``california``, ``japan``: words of this library, from GPS);
 - ``bird`` is answered by the bird model at its threshold, and the user's own labels win: a photo marked "not
   bird" never matches, one marked "bird" always does;
 - ``-word`` or ``not word`` excludes; several terms must all match (AND);
@@ -30,90 +32,42 @@ import datetime as dt
 import re
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
 
-from photobird.library.schema import NAMES_TABLE, Photo, PhotoState
+from photobird.library.schema import NAMES_TABLE, Photo, PhotoState, Word
 from photobird.library.store import Library
-from photobird.models.words import load_vocabulary, normalize_word
+from photobird.models.words import BIRD_WORD, Lexicon, WordKind, load_lexicon
 
-#: Default probability a backbone word needs to count as "in the photo" (see training/README.md).
+#: The probability a word needs to count as "in the photo": an ImageNet word's summed probability, and the
+#: point every everyday head is calibrated to (``training/train_labels.py``; see training/README.md).
 LABEL_THRESHOLD = 0.3
-BIRD_WORD = "bird"
 
-SYNONYMS = {
-    "puppy": "dog",
-    "pup": "dog",
-    "doggy": "dog",
-    "doggie": "dog",
-    "hound": "hound dog",
-    "kitten": "cat",
-    "kitty": "cat",
-    "pussycat": "cat",
-    "birdie": "bird",
-    "birdy": "bird",
-    "fowl": "bird",
-    "aeroplane": "airplane",
-    "plane": "airplane",
-    "jet": "airplane",
-    "aircraft": "aircraft",
-    "bike": "bicycle",
-    "motorbike": "motorcycle",
-    "automobile": "car",
-    "auto": "car",
-    "tv": "television",
-    "telly": "television",
-    "cellphone": "cellular telephone",
-    "mobile phone": "cellular telephone",
-    "smartphone": "cellular telephone",
-    "phone": "telephone",
-    "sofa": "studio couch",
-    "couch": "studio couch",
-    "veggie": "vegetable",
-    "veg": "vegetable",
-    "ocean": "seashore",
-    "beach": "seashore",
-    "sea": "seashore",
-    "bunny": "rabbit",
-    "teddy": "teddy bear",
-    "lorry": "truck",
-    "ship": "ship",
-    "boat": "boat",
-}
-IRREGULAR = {
-    "geese": "goose",
-    "mice": "mouse",
-    "children": "child",
-    "people": "person",
-    "men": "man",
-    "women": "woman",
-    "teeth": "tooth",
-    "feet": "foot",
-    "oxen": "ox",
-    "wolves": "wolf",
-    "knives": "knife",
-    "leaves": "leaf",
-    "loaves": "loaf",
-    "calves": "calf",
-    "halves": "half",
-    "shelves": "shelf",
-    "fish": "fish",
-    "sheep": "sheep",
-    "deer": "deer",
-    "cacti": "cactus",
-    "fungi": "fungus",
-}
+#: The most words a phrase of the lexicon or of a place has ("hen of the woods mushroom", "united states of
+#: america"): the parser tries phrases this long first.
+MAX_PHRASE = 6
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {
     m.lower(): i for i, m in enumerate(calendar.month_abbr) if m
 }
 MONTHS["sept"] = 9
 
 
+class TermKind(StrEnum):
+    """What a term of a query is matched against."""
+
+    LABEL = "label"  # a word the models found in the photo, ranked by their confidence
+    PLACE = "place"  # where the photo was taken (from GPS): certain, so it does not rank
+    BIRD = "bird"  # the bird model and the user's bird labels
+    DATE = "date"
+    CAMERA = "camera"
+    NAME = "name"  # file and folder names
+
+
 @dataclass(frozen=True)
 class Term:
-    kind: str  # "label" | "bird" | "date" | "camera" | "name"
+    kind: TermKind
     value: str = ""
     negated: bool = False
     date_range: tuple[dt.datetime, dt.datetime] | None = None
@@ -138,43 +92,15 @@ class ParsedQuery:
         return [t for t in self.terms if t.negated]
 
 
-@lru_cache(maxsize=1)
-def known_words() -> frozenset[str]:
-    return frozenset(load_vocabulary().words) | {BIRD_WORD}
-
-
-def singular_forms(word: str) -> list[str]:
-    """Candidate singulars of ``word``, most likely first (the caller keeps the first it knows)."""
-    out = [word]
-    if word in IRREGULAR:
-        out.append(IRREGULAR[word])
-    if word.endswith("ies") and len(word) > 4:
-        out.append(word[:-3] + "y")
-    if word.endswith("ves") and len(word) > 4:
-        out += [word[:-3] + "f", word[:-3] + "fe"]
-    if word.endswith("es") and len(word) > 3:
-        out.append(word[:-2])
-    if word.endswith("s") and not word.endswith("ss") and len(word) > 2:
-        out.append(word[:-1])
-    return out
-
-
-def resolve_word(phrase: str, vocabulary: frozenset[str]) -> str | None:
-    """The vocabulary word a typed phrase means (plural, synonym), or None."""
-    phrase = normalize_word(phrase)
-    words = phrase.split(" ")
-    head, last = words[:-1], words[-1]
-    for cand_last in singular_forms(last):
-        cand = " ".join([*head, cand_last])
-        cand = SYNONYMS.get(cand, cand)
-        if cand in vocabulary:
-            return cand
-    return None
-
-
-def parse(query: str, vocabulary: frozenset[str] | None = None, cameras: frozenset[str] = frozenset()) -> ParsedQuery:
-    """Turn what the user typed into terms (pure: no database)."""
-    vocabulary = vocabulary if vocabulary is not None else known_words()
+def parse(
+    query: str,
+    lexicon: Lexicon | None = None,
+    cameras: frozenset[str] = frozenset(),
+    library_words: frozenset[str] = frozenset(),
+) -> ParsedQuery:
+    """Turn what the user typed into terms (pure: no database). ``library_words``: words only this library has
+    (places)."""
+    lexicon = lexicon if lexicon is not None else load_lexicon()
     tokens = re.findall(r'-?"[^"]*"|\S+', query.lower())
     parsed = ParsedQuery()
     i = 0
@@ -190,7 +116,7 @@ def parse(query: str, vocabulary: frozenset[str] | None = None, cameras: frozens
         if tok.startswith("-") and len(tok) > 1:
             negated, tok = True, tok[1:]
         if tok.startswith('"') and tok.endswith('"') and len(tok) >= 2:  # a quoted phrase: names only
-            parsed.terms.append(Term("name", tok.strip('"'), negated))
+            parsed.terms.append(Term(TermKind.NAME, tok.strip('"'), negated))
             i += 1
             continue
         # a month, optionally followed by a year
@@ -200,38 +126,44 @@ def parse(query: str, vocabulary: frozenset[str] | None = None, cameras: frozens
                 year = int(tokens[i + 1])
                 start = dt.datetime(year, month, 1)
                 end = dt.datetime(year + (month == 12), month % 12 + 1, 1)
-                parsed.terms.append(Term("date", tok, negated, date_range=(start, end)))
+                parsed.terms.append(Term(TermKind.DATE, tok, negated, date_range=(start, end)))
                 i += 2
             else:
-                parsed.terms.append(Term("date", tok, negated, month=month))
+                parsed.terms.append(Term(TermKind.DATE, tok, negated, month=month))
                 i += 1
             continue
         if re.fullmatch(r"(18[3-9]\d|19\d\d|2[01]\d\d)", tok):
             year = int(tok)
             parsed.terms.append(
-                Term("date", tok, negated, date_range=(dt.datetime(year, 1, 1), dt.datetime(year + 1, 1, 1)))
+                Term(TermKind.DATE, tok, negated, date_range=(dt.datetime(year, 1, 1), dt.datetime(year + 1, 1, 1)))
             )
             i += 1
             continue
-        # the longest run of tokens (up to 4) that names something the models know
+        # the longest run of tokens (up to ``MAX_PHRASE``) that names something the models know or a place
         matched = None
-        for n in range(min(4, len(tokens) - i), 0, -1):
+        for n in range(min(MAX_PHRASE, len(tokens) - i), 0, -1):
             phrase = " ".join([tok, *tokens[i + 1 : i + n]])
             if n > 1 and any(t.startswith("-") for t in tokens[i + 1 : i + n]):
                 continue
-            word = resolve_word(phrase, vocabulary)
+            word = lexicon.resolve(phrase, library_words)
             if word:
                 matched = (word, n)
                 break
         if matched:
             word, n = matched
-            parsed.terms.append(Term("bird" if word == BIRD_WORD else "label", word, negated))
+            if word == BIRD_WORD:
+                kind = TermKind.BIRD
+            elif word in library_words and not lexicon.knows(word):
+                kind = TermKind.PLACE
+            else:
+                kind = TermKind.LABEL
+            parsed.terms.append(Term(kind, word, negated))
             i += n
             continue
         if tok in cameras:
-            parsed.terms.append(Term("camera", tok, negated))
+            parsed.terms.append(Term(TermKind.CAMERA, tok, negated))
         else:
-            parsed.terms.append(Term("name", tok, negated))
+            parsed.terms.append(Term(TermKind.NAME, tok, negated))
         i += 1
     return parsed
 
@@ -243,8 +175,9 @@ def parse(query: str, vocabulary: frozenset[str] | None = None, cameras: frozens
 # the order results are shown, so that SQLite stops at the LIMIT: the photos themselves, newest first
 # (ix_photos_state_taken), when no term ranks them; else a ranked term's rows in confidence order (a word:
 # ix_photo_labels_word_p_photo; "bird": the user's own birds merged with ix_bird_scores_model_score_photo); or,
-# when it is the smallest way in, the few photos whose names contain a rare text (the trigram index). Every
-# other term is a check on each row walked.
+# when it is the smallest way in, the few photos whose names contain a rare text (the trigram index) or a place's
+# photos. Every other term is a check on each row walked. Several ranked words rank by the weakest, an order no
+# index has: those are read from the smallest and sorted.
 #
 # A count, or every result at once, reads all the matches instead: there a ranked term is a set of photo ids read
 # from its covering index (built once, then probed), the photos table is read only for a date, camera or name
@@ -319,6 +252,9 @@ class _Compiled:
     exact: bool = True  # ``arms`` and ``ids`` give exactly its photos (else ``member`` must check them too)
     estimate: str | None = None  # SELECT of about how many photos it matches (cheap)
     size: int | None = None
+    #: For a word: the join that gives its probability for the photo ``p`` (``{a}``: an alias), one lookup
+    #: that both checks the photo has the word and ranks it, where ``member`` and ``conf`` would take two.
+    join: str | None = None
 
 
 @dataclass
@@ -341,6 +277,7 @@ class Searcher:
     def __init__(self, library: Library) -> None:
         self.library = library
         self._cameras: tuple[float, frozenset[str], tuple[str, ...]] | None = None
+        self._words: tuple[float, frozenset[str]] | None = None
         self._has_names: bool | None = None
 
     def _camera_makes(self) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -359,6 +296,18 @@ class Searcher:
         """First words of the camera makes in the library (cached for a few seconds: searches are typed)."""
         return self._camera_makes()[0]
 
+    def library_words(self) -> frozenset[str]:
+        """Words only this library has (its places), cached for a few seconds like the cameras."""
+        now = time.monotonic()
+        if self._words is None or now - self._words[0] > 10:
+            with self.library.session() as s:
+                words = frozenset(s.scalars(select(Word.word).where(Word.kind == WordKind.PLACE.value)))
+            self._words = (now, words)
+        return self._words[1]
+
+    def parse(self, query: str) -> ParsedQuery:
+        return parse(query, cameras=self.cameras(), library_words=self.library_words())
+
     # the public calls -------------------------------------------------------------------------------------------
 
     def page(self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE) -> list[Hit]:
@@ -371,7 +320,7 @@ class Searcher:
     ) -> tuple[list[int], list[float]]:
         """``page`` as two plain lists, what the GUI's grid keeps: for 100,000 results, no object per result
         (building 100,000 tuples costs more than the query, mostly in the garbage collector)."""
-        parsed = parse(query, cameras=self.cameras())
+        parsed = self.parse(query)
         ids: list[int] = []
         scores: list[float] = []
         with self.library.engine.connect() as c:
@@ -388,7 +337,7 @@ class Searcher:
 
     def count(self, query: str) -> int:
         """How many photos match: ``len(search(query))``, without fetching them."""
-        parsed = parse(query, cameras=self.cameras())
+        parsed = self.parse(query)
         with self.library.engine.connect() as c:
             return self._count(c, parsed)
 
@@ -398,7 +347,7 @@ class Searcher:
 
     def explain(self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE) -> list[str]:
         """SQLite's plan for ``page(query, offset, limit)`` (``EXPLAIN QUERY PLAN``), a line per step."""
-        parsed = parse(query, cameras=self.cameras())
+        parsed = self.parse(query)
         with self.library.engine.connect() as c:
             sql, params = self._rows_sql(c, parsed, offset, limit)
             return [row[3] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
@@ -411,10 +360,11 @@ class Searcher:
             self._has_names = found is not None
         return self._has_names
 
-    def _plan(self, c: Any, parsed: ParsedQuery, *, sets: bool) -> _Plan:
-        """``sets``: for a query that reads every match (a count, all the results), not one that stops early."""
+    def _plan(self, c: Any, parsed: ParsedQuery, *, sets: bool, page: int | None = None) -> _Plan:
+        """``sets``: for a query that reads every match (a count, all the results), not one that stops early;
+        ``page``: else how many rows it stops after."""
         model = c.exec_driver_sql("SELECT id, threshold FROM model_versions WHERE active = 1 LIMIT 1").first()
-        wanted = sorted({t.value for t in parsed.terms if t.kind == "label"})
+        wanted = sorted({t.value for t in parsed.terms if t.kind in (TermKind.LABEL, TermKind.PLACE)})
         word_ids: dict[str, int] = {}
         if wanted:
             marks = ", ".join("?" * len(wanted))
@@ -427,35 +377,48 @@ class Searcher:
         driver = None
         if len(ways_in) == 1:
             driver = ways_in[0]
-        elif ways_in:  # drive from the smallest
+        elif ways_in:  # drive from the smallest...
             for t in ways_in:
                 if t.size is None:
                     t.size = int(c.exec_driver_sql(t.estimate or "SELECT 0", b.params).scalar() or 0)
             driver = min(ways_in, key=lambda t: t.size or 0)
+            ranked = [t for t in positive if t.ranked]
+            if page is not None and len(ranked) == 1 and ranked[0].arms and ranked[0] is not driver:
+                # ...unless the one ranked term, walked in confidence order, fills the page sooner: when the
+                # others are independent of it, about one row in (photos / smallest) passes them ("italy dog")
+                photos = int(c.exec_driver_sql("SELECT max(id) FROM photos").scalar() or 0)
+                if page * photos < (driver.size or 0) ** 2:
+                    driver = ranked[0]
         return _Plan(positive, negative, driver, b)
 
     def _term(self, c: Any, term: Term, b: _Binds, model: Any, word_ids: dict[str, int], sets: bool) -> _Compiled:
-        if term.kind == "label":
+        if term.kind in (TermKind.LABEL, TermKind.PLACE):
             w, t = b(word_ids.get(term.value, -1)), b(LABEL_THRESHOLD)
             label = f"photo_labels l WHERE l.photo_id = p.id AND l.word_id = {w} AND l.p >= {t}"
+            ranked = term.kind == TermKind.LABEL
             return _Compiled(
                 term,
                 member=f"EXISTS (SELECT 1 FROM {label})",
-                conf=f"(SELECT l.p FROM {label})",
-                ranked=True,
+                conf=f"(SELECT l.p FROM {label})" if ranked else "1.0",
+                ranked=ranked,
                 arms=[
                     _Arm(
                         "photo_labels d CROSS JOIN photos p ON p.id = d.photo_id",
                         (f"d.word_id = {w}", f"d.p >= {t}"),
-                        "d.p",
+                        "d.p" if ranked else "1.0",
                     )
                 ],
                 ids=f"SELECT photo_id AS id FROM photo_labels WHERE word_id = {w} AND p >= {t}",
                 estimate=f"SELECT count(*) FROM photo_labels WHERE word_id = {w} AND p >= {t}",
+                join=(
+                    f"photo_labels {{a}} ON {{a}}.photo_id = p.id AND {{a}}.word_id = {w} AND {{a}}.p >= {t}"
+                    if ranked
+                    else None
+                ),
             )
-        if term.kind == "bird":
+        if term.kind == TermKind.BIRD:
             return self._bird(term, b, model, sets)
-        if term.kind == "date":
+        if term.kind == TermKind.DATE:
             if term.date_range:
                 lo, hi = (b(d.strftime(_DATE_FORMAT)) for d in term.date_range)
                 return _Compiled(
@@ -464,7 +427,7 @@ class Searcher:
                     ids=f"SELECT id FROM photos WHERE taken_at >= {lo} AND taken_at < {hi}",
                 )
             return _Compiled(term, f"CAST(strftime('%m', p.taken_at) AS INTEGER) = {b(term.month)}")
-        if term.kind == "camera":
+        if term.kind == TermKind.CAMERA:
             # the makes that start with the word, exactly as stored: ix_photos_camera_make can find them
             makes = [m for m in self._camera_makes()[1] if m.lower().startswith(term.value)]
             if not makes:
@@ -546,13 +509,15 @@ class Searcher:
         )
 
     @staticmethod
-    def _conditions(plan: _Plan, *, sets: bool) -> list[str]:
-        """What each photo the driver yields must also satisfy. ``sets``: an excluded word or "bird" as a set of
-        ids (built once: for a query that reads every match) rather than a check per row (for a page)."""
+    def _conditions(plan: _Plan, *, sets: bool, joined: tuple[_Compiled, ...] = ()) -> list[str]:
+        """What each photo the driver yields must also satisfy (``joined`` terms are checked by their join).
+        ``sets``: an excluded word or "bird" as a set of ids (built once: for a query that reads every match, or
+        a page walked in confidence order, where many rows may go by before the page is full) rather than a
+        check per row (a page of the newest photos)."""
         conds = [_INDEXED]
         if plan.driver is not None and not plan.driver.exact:
             conds.append(plan.driver.member)
-        conds += [t.member for t in plan.positive if t is not plan.driver]
+        conds += [t.member for t in plan.positive if t is not plan.driver and t not in joined]
         for t in plan.negative:
             # (NULL is "no": a photo with no date or camera is not "in 2019", so it stays in "-2019")
             conds.append(f"p.id NOT IN ({t.ids})" if sets and t.ranked else f"NOT coalesce({t.member}, 0)")
@@ -560,18 +525,22 @@ class Searcher:
 
     def _rows_sql(self, c: Any, parsed: ParsedQuery, offset: int, limit: int | None) -> tuple[str, dict[str, Any]]:
         sets = limit is None
-        plan = self._plan(c, parsed, sets=sets)
-        conds = self._conditions(plan, sets=sets)
+        plan = self._plan(c, parsed, sets=sets, page=None if limit is None else offset + limit)
         if plan.driver is None:  # the photos, newest first: SQLite walks ix_photos_state_taken in order
+            conds = self._conditions(plan, sets=sets)
             sql = f"SELECT p.id, 1.0 FROM photos p WHERE {_and(conds)} ORDER BY p.taken_at DESC, p.id"
         else:  # each arm walks its index in confidence order; SQLite merges them
-            others = [t.conf for t in plan.ranked_others]
+            # the other words: joined, one lookup each for "has it" and "how surely"
+            joined = tuple(t for t in plan.ranked_others if t.join)
+            joins = "".join(f" CROSS JOIN {t.join.format(a=f'o{i}')}" for i, t in enumerate(joined))  # type: ignore[union-attr]
+            others = [f"o{i}.p" for i in range(len(joined))] + [t.conf for t in plan.ranked_others if not t.join]
+            conds = self._conditions(plan, sets=True, joined=joined)
             selects = []
             for arm in plan.driver.arms:
                 score = f"min({', '.join([arm.conf, *others])})" if others else arm.conf
                 selects.append(
                     f"SELECT p.id AS id, {score} AS score, p.taken_at AS taken_at "
-                    f"FROM {arm.source} WHERE {_and([*arm.where, *conds])}"
+                    f"FROM {arm.source}{joins} WHERE {_and([*arm.where, *conds])}"
                 )
             sql = " UNION ALL ".join(selects) + " ORDER BY score DESC, taken_at DESC, id"
         if limit is not None or offset:

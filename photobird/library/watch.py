@@ -24,7 +24,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from photobird.library import scan as scan_mod
-from photobird.library.index import Indexer, IndexSummary, Progress, purge_missing
+from photobird.library.index import Indexer, IndexSummary, Phase, Progress, purge_missing
 from photobird.library.schema import Folder, Photo, PhotoState
 from photobird.library.store import Library
 
@@ -237,7 +237,7 @@ def watch(
                 continue
             if not changes:
                 yield from _purge(library)
-                yield Progress("watching", 0, 0)
+                yield Progress(Phase.WATCHING, 0, 0)
                 continue
             stable, busy = settle({p for p in changes.files if os.path.lexists(p)})
             carried = busy  # still being written: look again next round
@@ -253,4 +253,4 @@ def watch(
 
 def _purge(library: Library) -> Generator[Progress, None, None]:
     if purge_missing(library, older_than_seconds=MISSING_GRACE_SECONDS):
-        yield Progress("watching", 0, 0)
+        yield Progress(Phase.WATCHING, 0, 0)

@@ -166,8 +166,20 @@ def center_square(im: Image.Image) -> Image.Image:
 
 
 def fit_square(im: Image.Image, size: int, resample: int = Image.BILINEAR) -> Image.Image:
-    """Shorter side scaled to ``size`` then the centre square: the network's view of a photo."""
+    """Shorter side scaled to ``size`` then the centre square (the CIFAR network's view of a photo)."""
     sq = center_square(im)
     if sq.size != (size, size):
         sq = sq.resize((size, size), resample, reducing_gap=None)
     return sq
+
+
+def fit_long(im: Image.Image, size: int, resample: int = Image.BILINEAR) -> Image.Image:
+    """The whole photo, its shape kept, scaled so the longer side is ``size`` (up or down).
+
+    Why not a centre square: everyday photos have things at their edges (the person beside the subject, the cup
+    on the table's corner), and a square crop of a 4:3 photo drops a quarter of it.
+    """
+    w, h = im.size
+    scale = size / max(w, h)
+    target = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return im if im.size == target else im.resize(target, resample, reducing_gap=None)

@@ -149,17 +149,23 @@ class MBConv(nn.Module):
     Attribute names follow the published EfficientNet-Lite0 PyTorch weights so they load strictly.
     """
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, expand: int) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, expand: int, folded: bool = False) -> None:
         super().__init__()
         mid = c_in * expand
         self.expand = expand != 1
+
+        # ``folded``: the inference form (``fold_batchnorm``), each norm folded into its convolution's bias; what
+        # the everyday tail is fine-tuned and shipped in
+        def norm(c: int) -> nn.Module:
+            return nn.Identity() if folded else _bn(c)
+
         if self.expand:
-            self._expand_conv = SameConv2d(c_in, mid, 1, bias=False)
-            self._bn0 = _bn(mid)
-        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
-        self._bn1 = _bn(mid)
-        self._project_conv = SameConv2d(mid, c_out, 1, bias=False)
-        self._bn2 = _bn(c_out)
+            self._expand_conv = SameConv2d(c_in, mid, 1, bias=folded)
+            self._bn0 = norm(mid)
+        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=folded)
+        self._bn1 = norm(mid)
+        self._project_conv = SameConv2d(mid, c_out, 1, bias=folded)
+        self._bn2 = norm(c_out)
         self.skip = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,6 +187,17 @@ _LITE0_STAGES = (
 )
 
 
+def lite0_blocks(start: int = 0, folded: bool = False) -> list[MBConv]:
+    """EfficientNet-Lite0's 16 inverted residual blocks from ``start`` on (block 11 begins stride 32)."""
+    blocks: list[MBConv] = []
+    c_in = 32
+    for repeats, kernel, stride, expand, c_out in _LITE0_STAGES:
+        for i in range(repeats):
+            blocks.append(MBConv(c_in, c_out, kernel, stride if i == 0 else 1, expand, folded))
+            c_in = c_out
+    return blocks[start:]
+
+
 class EfficientNetLite0(nn.Module):
     """EfficientNet-Lite0 (Tan & Le, 2019; the TF-Lite friendly variant): ImageNet-1k, 4.7 M parameters."""
 
@@ -188,28 +205,153 @@ class EfficientNetLite0(nn.Module):
         super().__init__()
         self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
         self._bn0 = _bn(32)
-        blocks: list[nn.Module] = []
-        c_in = 32
-        for repeats, kernel, stride, expand, c_out in _LITE0_STAGES:
-            for i in range(repeats):
-                blocks.append(MBConv(c_in, c_out, kernel, stride if i == 0 else 1, expand))
-                c_in = c_out
-        self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv2d(c_in, 1280, 1, bias=False)
+        self._blocks = nn.ModuleList(lite0_blocks())
+        self._conv_head = SameConv2d(_LITE0_STAGES[-1][-1], 1280, 1, bias=False)
         self._bn1 = _bn(1280)
         self._dropout = nn.Dropout(0.2)
         self._fc = nn.Linear(1280, num_classes)
         self.embed_dim = 1280
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    def lower(self, x: torch.Tensor, until: int) -> torch.Tensor:
+        """The stem and the blocks before ``until`` (what the everyday tail continues from)."""
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
+        for block in self._blocks[:until]:
             x = block(x)
-        x = F.relu6(self._bn1(self._conv_head(x)))
+        return x
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self._bn1(self._conv_head(self.lower(x, len(self._blocks)))))
         return x.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self._dropout(self.embed(x)))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The everyday tail
+
+#: Where the everyday tail takes over from the ImageNet backbone: block 11 starts the stride-32 stages.
+TAIL_START = 11
+
+
+class EverydayTail(nn.Module):
+    """EfficientNet-Lite0's last blocks fine-tuned on everyday photos, with a score for each everyday thing at
+    every position of the feature map.
+
+    Why: a photo's pooled ImageNet prediction names its main subject only; people, cups and traffic lights that
+    are not the subject vanish in the average. Geitgey's part 3 slides a window over the image; a convolutional
+    network already computes that window at every position of its last feature map, so a 1x1 convolution
+    (``pos``) trained from COCO's boxes scores each thing at each position, and the best position says whether
+    the thing is anywhere in the photo. The blocks from ``start`` on (stride 32) were fine-tuned with that
+    per-position loss, image-level losses for the things and the caption words, and distillation from the
+    original network's ImageNet predictions (so ``_fc``, the 1,000 ImageNet classes, still means what it did).
+    Everything before ``start`` is the registry package's backbone, unchanged. Stored in the folded form (batch
+    norm inside the convolutions' biases), the form it was trained in.
+    """
+
+    def __init__(
+        self, classes: int = 80, start: int = TAIL_START, features: int = 1280, imagenet: int = 1000, hidden: int = 0
+    ) -> None:
+        super().__init__()
+        if not 0 < start < len(lite0_blocks()):
+            raise TypeError(f"everyday tail: start {start} is not a block of EfficientNet-Lite0")
+        self.start, self.hidden, self.classes = start, hidden, classes
+        self._blocks = nn.ModuleList(lite0_blocks(start, folded=True))
+        self._conv_head = SameConv2d(_LITE0_STAGES[-1][-1], features, 1, bias=True)
+        self._fc = nn.Linear(features, imagenet)
+        # per position: a logistic regression on the features, or (``hidden``) a small two-layer network
+        self.pos: nn.Module = (
+            nn.Sequential(nn.Conv2d(features, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, classes, 1))
+            if hidden
+            else nn.Conv2d(features, classes, 1)
+        )
+        self.embed_dim = features
+
+    def arch_args(self) -> dict[str, Any]:
+        return {
+            "classes": self.classes,
+            "start": self.start,
+            "features": self.embed_dim,
+            "imagenet": self._fc.out_features,
+            "hidden": self.hidden,
+        }
+
+    def maps(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map (N, features, H, W) from the backbone's block ``start`` input."""
+        for block in self._blocks:
+            x = block(x)
+        return F.relu6(self._conv_head(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-position scores (logits) of the everyday things: (N, classes, H, W)."""
+        return self.pos(self.maps(x))
+
+
+class LabelHeads(nn.Module):
+    """Every everyday word's head on a photo's stored embedding: re-scoring a library needs no image.
+
+    For word k::
+
+        logit_k = linear_k . standardized(z[:linear_dims]) + bias_k
+                  + prior_k . [imagenet_k, spatial_k, position_k] + offset_k
+
+    ``imagenet_k`` is the log-odds of the word's ImageNet classes in the whole-image prediction (``classes``: a
+    0/1 matrix, ImageNet class x word), ``spatial_k`` the stored log-odds of those classes at the best position
+    of the feature map, ``position_k`` the stored best-position score of the tail's own thing (``pos``). The
+    evidence terms carry what the backbone already knows (a dog is one of 118 breeds) to words that COCO photos
+    teach poorly, and the position score finds things that are not the photo's subject; the linear term learns
+    the rest. ``offset`` is the calibration set on validation photos so that one threshold
+    (``calibrated_at``) is every word's chosen operating point.
+    """
+
+    def __init__(
+        self,
+        words: int,
+        linear_dims: int,
+        spatial_offset: int,
+        position_offset: int,
+        things: int = 80,
+        imagenet: int = 1000,
+    ) -> None:
+        super().__init__()
+        self.words, self.linear_dims, self.things, self.imagenet = words, linear_dims, things, imagenet
+        self.spatial_offset, self.position_offset = spatial_offset, position_offset
+        self.register_buffer("mean", torch.zeros(linear_dims))
+        self.register_buffer("std", torch.ones(linear_dims))
+        self.register_buffer("classes", torch.zeros(imagenet, words))
+        #: The tail's thing (index into the stored position and spatial scores) each word reads, or -1.
+        self.register_buffer("thing", torch.full((words,), -1, dtype=torch.long))
+        self.register_buffer("offset", torch.zeros(words))
+        self.linear = nn.Parameter(torch.zeros(words, linear_dims))
+        self.bias = nn.Parameter(torch.zeros(words))
+        self.prior = nn.Parameter(torch.zeros(words, 3))
+
+    def arch_args(self) -> dict[str, Any]:
+        return {
+            "words": self.words,
+            "linear_dims": self.linear_dims,
+            "spatial_offset": self.spatial_offset,
+            "position_offset": self.position_offset,
+            "things": self.things,
+            "imagenet": self.imagenet,
+        }
+
+    def evidence(self, z: torch.Tensor, class_probs: torch.Tensor) -> torch.Tensor:
+        """(N, words, 3): the ImageNet whole-image, best-position and tail position log-odds per word."""
+        z = z.float()
+        p = (class_probs.float() @ self.classes).clamp(1e-6, 1 - 1e-6)
+        has_classes = (self.classes.sum(0) > 0).float()
+        whole = (torch.log(p) - torch.log1p(-p)) * has_classes
+        idx = self.thing.clamp(min=0)
+        has_thing = (self.thing >= 0).float()
+        spatial = z[:, self.spatial_offset + idx] * has_thing * has_classes
+        position = z[:, self.position_offset + idx] * has_thing
+        return torch.stack([whole, spatial, position], dim=2)
+
+    def forward(self, z: torch.Tensor, class_probs: torch.Tensor, calibrated: bool = True) -> torch.Tensor:
+        x = (z[:, : self.linear_dims].float() - self.mean) / self.std
+        out = x @ self.linear.T + self.bias + (self.evidence(z, class_probs) * self.prior).sum(2)
+        return out + self.offset if calibrated else out
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -260,10 +402,16 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
 # --------------------------------------------------------------------------------------------------------------
 # The bird head
 
-#: What the last entries of every stored embedding are, after the two networks' pooled features: the networks'
-#: own bird verdicts (log-odds) and how confident the backbone is, then the photo's size. Computed once at
+#: What the last entries of every stored embedding are, after the networks' features: the networks' own bird
+#: verdicts (log-odds; the best position finds a small bird in a street scene that the whole-photo average
+#: misses) and how confident the backbone is, then the photo's size. Computed once at
 #: indexing time from the full-precision outputs (``runner.Models.embed``).
-VERDICTS = ("cifar bird log-odds", "backbone bird log-odds", "backbone confidence (log of its top probability)")
+VERDICTS = (
+    "cifar bird log-odds",
+    "backbone bird log-odds",
+    "backbone confidence (log of its top probability)",
+    "backbone bird log-odds at the best position of the feature map",
+)
 SIZE = "log2 of the short side, in pixels, of the image the networks were given"
 #: Below the first short side an image is in the CIFAR network's world (32x32 thumbnails, where the ImageNet
 #: backbone sees mostly blur); above the second it is a photo, where the backbone is the expert. In between,
@@ -359,6 +507,8 @@ ARCHITECTURES: dict[str, Architecture] = {
     "cifar-resnet": Architecture(CifarResNet, _linear_out("classifier")),
     "efficientnet-lite0": Architecture(EfficientNetLite0, _linear_out("_fc")),
     "bird-head": Architecture(BirdHead, lambda m: 1),
+    "everyday-tail": Architecture(EverydayTail, lambda m: m.classes),
+    "label-heads": Architecture(LabelHeads, lambda m: m.words),
 }
 
 

@@ -1,15 +1,22 @@
 """The one small interface between the library and the networks.
 
 ``Models.prepare(image)`` turns a decoded photo into the networks' inputs (pure CPU work, safe to run in decode
-workers); ``Models.analyze(batch)`` runs a batch through the ImageNet backbone and the CIFAR network on the
-chosen device and returns, per photo, the bird probability, the searchable labels and the embedding the
-library stores; ``Models.score(embeddings)`` re-scores stored embeddings with the bird head alone, which is
-how a retrained head re-scores a whole library without decoding a single JPEG.
+workers); ``Models.analyze(batch)`` runs a batch through the networks on the chosen device and returns, per
+photo, the bird probability, the searchable labels and the embedding the library stores. Everything after the
+networks is a function of that stored embedding: ``Models.score(embeddings)`` (the bird head) and
+``Models.labels(embeddings)`` (every searchable word), which is how a retrained head or new word heads re-score
+a whole library without decoding a single JPEG.
+
+The networks see each photo once, whole and at its own shape (long side 384 pixels): the ImageNet backbone's
+early blocks, then the everyday tail (``nets.EverydayTail``), whose last feature map gives the pooled features,
+each everyday thing's best-position score and the ImageNet classes' best-position probabilities; and the CIFAR
+network on a 32x32 view, for thumbnail-sized images.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
@@ -24,14 +31,23 @@ import torch
 from PIL import Image
 
 from photobird import config
-from photobird.media.decode import fit_square
+from photobird.media.decode import fit_long, fit_square
 from photobird.models import files, nets
-from photobird.models.words import Vocabulary, load_vocabulary
+from photobird.models.labels import Labeller
+from photobird.models.words import BIRD_WORD, Lexicon, Vocabulary, load_lexicon, load_vocabulary
 
 BACKBONE_FILE = "backbone-efficientnet-lite0.json"
+TAIL_FILE = "everyday-tail.pt"
+LABELS_FILE = "label-heads.pt"
 CIFAR_FILE = "cifar-resnet.pt"
 HEAD_FILE = "bird-head.pt"
 SEED_FILE = "seed.pt"
+
+#: The backbone's view of a thumbnail-sized image: the square it was trained on.
+THUMBNAIL_VIEW = 224
+#: The shorter side photos are decoded at for analysis (and thumbnails): a 4:3 photo decodes straight to the
+#: networks' 384x288 view, and a 12-megapixel JPEG still decodes at 1/8 scale.
+DECODE_SIDE = 288
 
 
 def choose_device(requested: str | None = None) -> torch.device:
@@ -71,9 +87,10 @@ def load_shipped(name: str, expect_arch: str | None = None) -> files.LoadedModel
 
 @dataclass
 class Prepared:
-    """A photo ready for the networks: the backbone's square view and the CIFAR network's 32x32 view."""
+    """A photo ready for the networks: the backbone's view (a photo whole at its own shape, long side
+    ``Models.input_size``; a thumbnail-sized image as a 224-pixel square) and the CIFAR network's 32x32 view."""
 
-    backbone: np.ndarray  # (S, S, 3) uint8
+    backbone: np.ndarray  # (H, W, 3) uint8
     small: np.ndarray  # (32, 32, 3) uint8
     #: Short side of the image the views were made from (decoding never reduces a photo below 256 pixels).
     side: int = 256
@@ -94,21 +111,39 @@ class Analysis:
 
 
 #: Images per forward pass on a CPU (see ``Models.embed``).
-CPU_CHUNK = 4
+CPU_CHUNK = 1
 
 
-def embedding_spec(backbone: files.LoadedModel, small: files.LoadedModel) -> list[dict[str, Any]]:
+def embedding_spec(
+    backbone: files.LoadedModel, tail: files.LoadedModel, small: files.LoadedModel
+) -> list[dict[str, Any]]:
     """What an embedding is made of; a head trained on other embeddings is refused.
 
-    The two networks' pooled features, then their own verdicts and the image's size (``nets.VERDICTS``,
-    ``nets.SIZE``), which the bird head's experts and gate read.
+    The everyday tail's pooled features, each everyday thing's best-position score, the best-position
+    log-odds of the ImageNet classes that are evidence for each thing, the CIFAR network's pooled features, then
+    the networks' own verdicts and the image's size (``nets.VERDICTS``, ``nets.SIZE``), which the bird head's
+    experts and gate read.
     """
+    things = len(tail.meta.classes)
     return [
-        {"model": backbone.meta.arch, "sha256": backbone.sha256, "dim": int(backbone.module.embed_dim)},
+        {
+            "model": tail.meta.arch,
+            "backbone": backbone.sha256,
+            "sha256": tail.sha256,
+            "view": {"long_side": tail.meta.input_size, "resize": tail.meta.resize},
+            "dim": int(tail.module.embed_dim),
+        },
+        {"model": "positions", "names": list(tail.meta.classes), "dim": things},
+        {"model": "imagenet positions", "names": list(tail.meta.classes), "dim": things},
         {"model": small.meta.arch, "sha256": small.sha256, "dim": int(small.module.embed_dim)},
-        {"model": "verdicts", "names": list(nets.VERDICTS), "dim": len(nets.VERDICTS), "version": 1},
+        {"model": "verdicts", "names": list(nets.VERDICTS), "dim": len(nets.VERDICTS), "version": 2},
         {"model": "size", "names": [nets.SIZE], "dim": 1, "small_sides": list(nets.SMALL_IMAGE_SIDES)},
     ]
+
+
+def _logit(p: torch.Tensor) -> torch.Tensor:
+    p = p.clamp(1e-6, 1 - 1e-6)
+    return torch.log(p) - torch.log1p(-p)
 
 
 def _log_odds(log_p: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -140,7 +175,7 @@ class SeedScorer:
 
 
 class Models:
-    """The shipped networks, loaded once, on one device."""
+    """The shipped networks and heads, loaded once, on one device."""
 
     def __init__(
         self,
@@ -148,29 +183,61 @@ class Models:
         head: files.LoadedModel | Path | None = None,
         threads: int | None = None,
         with_head: bool = True,
+        with_labels: bool = True,
+        tail: files.LoadedModel | Path | None = None,
     ) -> None:
         self.device = choose_device(str(device) if device is not None else None)
         if threads:
             torch.set_num_threads(threads)
         self.backbone = load_shipped(BACKBONE_FILE, expect_arch="efficientnet-lite0")
+        if tail is None:
+            self.tail = load_shipped(TAIL_FILE, expect_arch="everyday-tail")
+        else:
+            self.tail = tail if isinstance(tail, files.LoadedModel) else files.load(tail, expect_arch="everyday-tail")
+        if self.tail.meta.extra.get("backbone_sha256") != self.backbone.sha256:
+            raise files.ModelFileError(f"{self.tail.path}: was fine-tuned from another backbone; refusing it")
         self.small = load_shipped(CIFAR_FILE, expect_arch="cifar-resnet")
         self.vocabulary: Vocabulary = load_vocabulary()
+        self.lexicon: Lexicon = load_lexicon()
         if len(self.vocabulary.class_names) != len(self.backbone.meta.classes):
             raise files.ModelFileError("words file and backbone disagree on the number of classes")
-        self.spec = embedding_spec(self.backbone, self.small)
+        self.spec = embedding_spec(self.backbone, self.tail, self.small)
         self.embedding_dim = sum(p["dim"] for p in self.spec)
+        self.things: tuple[str, ...] = tuple(self.tail.meta.classes)
+        tail_module = self.tail.module
+        assert isinstance(tail_module, nets.EverydayTail)
+        self.tail_start = tail_module.start
         # What runs: copies with batch norm folded into the convolutions (same outputs to ~1e-5, one pass less
         # over each activation); the loaded modules stay on the CPU, as read from their checked files.
         self._bb_net = nets.fold_batchnorm(self.backbone.module).to(self.device)
+        self._tail_net = copy.deepcopy(tail_module).eval().to(self.device)
         self._small_net = nets.fold_batchnorm(self.small.module).to(self.device)
         self._bird_mask = self._class_mask(len(self.backbone.meta.classes), self.vocabulary.bird_classes)
         self._small_bird_mask = self._class_mask(len(self.small.meta.classes), [self.small.meta.classes.index("bird")])
+        # which ImageNet classes count as evidence for each thing, at every position of the feature map
+        spatial = torch.zeros(len(self.backbone.meta.classes), len(self.things))
+        for j, classes in enumerate(self.tail.meta.extra["imagenet_evidence"]):
+            spatial[classes, j] = 1.0
+        self._spatial_classes = spatial.to(self.device)
+        self._bird_thing = self.things.index(BIRD_WORD)
+        # the ImageNet classifier's calibration at the photo view (``train_everyday.py``: a whole photo at 384
+        # pixels averages more positions than the 224 crop it was trained on, and its probabilities flatten)
+        self._class_scale = float(self.tail.meta.extra.get("imagenet_temperature", 1.0))
         # one batch at a time on a GPU; on a CPU, callers may run batches side by side (one thread each)
         self._lock = threading.Lock() if self.device.type != "cpu" else contextlib.nullcontext()
         self._set_norm()
         self.head: files.LoadedModel | None = None
         if with_head:
             self.set_head(head if head is not None else load_shipped(HEAD_FILE, expect_arch="bird-head"))
+        self.labeller: Labeller | None = None
+        if with_labels:
+            self.set_labeller(load_shipped(LABELS_FILE, expect_arch="label-heads"))
+
+    def set_labeller(self, heads: files.LoadedModel | Path) -> None:
+        """Use these label heads for every word a photo gets (``training/train_labels.py`` makes them)."""
+        if not isinstance(heads, files.LoadedModel):
+            heads = files.load(heads, expect_arch="label-heads")
+        self.labeller = Labeller(heads, self.class_probabilities, self.vocabulary, self.lexicon, self.spec, self.device)
 
     def _class_mask(self, n: int, classes: Iterable[int]) -> torch.Tensor:
         mask = torch.zeros(n, dtype=torch.bool)
@@ -202,7 +269,7 @@ class Models:
             s = torch.tensor(meta.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
             return m, s
 
-        self._bb_norm = stats(self.backbone.meta)
+        self._bb_norm = stats(self.tail.meta)
         self._small_norm = stats(self.small.meta)
 
     # ----------------------------------------------------------------------------------------------------------
@@ -247,11 +314,20 @@ class Models:
 
     @property
     def input_size(self) -> int:
-        return int(self.backbone.meta.input_size)
+        """The long side of the backbone's view of a photo, in pixels."""
+        return int(self.tail.meta.input_size)
 
     def prepare(self, image: Image.Image) -> Prepared:
-        """The networks' two views of an RGB photo. Pure CPU work; safe to call from worker threads."""
-        bb = fit_square(image, self.input_size)
+        """The networks' two views of an RGB photo. Pure CPU work; safe to call from worker threads.
+
+        A photo is seen whole at its own shape; a thumbnail-sized image (short side under 96 pixels, where the
+        CIFAR network's verdict counts) as the backbone's own 224-pixel square: blowing 32 pixels up to 384
+        shows the backbone nothing more, at three times the cost.
+        """
+        if min(image.size) < nets.SMALL_IMAGE_SIDES[1]:
+            bb = fit_square(image, THUMBNAIL_VIEW)
+        else:
+            bb = fit_long(image, self.input_size)
         small = fit_square(image, 32) if image.size != (32, 32) else image
         return Prepared(np.asarray(bb, dtype=np.uint8), np.asarray(small, dtype=np.uint8), min(image.size))
 
@@ -263,22 +339,37 @@ class Models:
     def embed(self, batch: list[Prepared]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(embeddings float32 (N, D), ImageNet class probabilities (N, 1000), CIFAR probabilities (N, 10)).
 
-        On a CPU the batch goes through in chunks of ``CPU_CHUNK``: the backbone's depthwise convolutions run
-        slower per image in larger batches once the activations outgrow the cache (measured on one thread:
-        about 14 ms an image at 2-4, 24 ms at 8), while the indexer still batches its database writes.
+        Photos go through the backbone at their own shape, so a batch is split into runs of one shape (most
+        photos of a camera share one); on a CPU into chunks of ``CPU_CHUNK``: the backbone's depthwise
+        convolutions run slower per image in larger batches once the activations outgrow the cache, while the
+        indexer still batches its database writes.
         """
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, p in enumerate(batch):
+            groups.setdefault(p.backbone.shape, []).append(i)
         chunk = len(batch) if self.device.type != "cpu" else CPU_CHUNK
-        parts = [self._embed(batch[i : i + chunk]) for i in range(0, len(batch), chunk)]
-        if len(parts) == 1:
-            return parts[0]
-        return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))  # type: ignore[return-value]
+        emb = np.empty((len(batch), self.embedding_dim), np.float32)
+        class_probs = np.empty((len(batch), len(self.backbone.meta.classes)), np.float32)
+        small_probs = np.empty((len(batch), len(self.small.meta.classes)), np.float32)
+        for idx in groups.values():
+            for k in range(0, len(idx), chunk):
+                part = idx[k : k + chunk]
+                emb[part], class_probs[part], small_probs[part] = self._embed([batch[i] for i in part])
+        return emb, class_probs, small_probs
 
     @torch.inference_mode()
     def _embed(self, batch: list[Prepared]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One run of photos of one shape."""
         with self._lock:
             xb = self._tensor([p.backbone for p in batch], self._bb_norm)
-            feats = self._bb_net.embed(xb)
-            class_logits = self._bb_net._fc(feats).float()
+            maps = self._tail_net.maps(self._bb_net.lower(xb, self.tail_start))
+            feats = maps.mean(dim=(2, 3))
+            positions = self._tail_net.pos(maps).amax(dim=(2, 3)).float()
+            tail = self._tail_net
+            # the ImageNet classes at every position: the evidence for each thing at its best position
+            at = tail._fc(maps.flatten(2).transpose(1, 2)).float()  # (N, positions, 1000)
+            spatial = _logit((torch.softmax(at, dim=2) @ self._spatial_classes).amax(dim=1))
+            class_logits = tail._fc(feats).float() * self._class_scale
             xs = self._tensor([p.small for p in batch], self._small_norm)
             sm = self._small_net
             small_feats = sm.embed(xs)
@@ -296,12 +387,27 @@ class Models:
                     _log_odds(small_log_p, self._small_bird_mask),
                     _log_odds(log_p, self._bird_mask),
                     log_p.max(dim=1).values,
+                    spatial[:, self._bird_thing],
                 ],
                 dim=1,
             )
             side = torch.tensor([[math.log2(max(p.side, 1))] for p in batch], device=xs.device)
-            emb = torch.cat([feats.float(), small_feats.float(), verdicts, side], dim=1)
+            emb = torch.cat([feats.float(), positions, spatial, small_feats.float(), verdicts, side], dim=1)
             return emb.cpu().numpy(), log_p.exp().cpu().numpy(), small_log_p.exp().cpu().numpy()
+
+    @torch.no_grad()
+    def class_probabilities(self, embeddings: np.ndarray) -> torch.Tensor:
+        """The ImageNet classes' whole-photo probabilities from stored embeddings (the classifier is linear on
+        the pooled features, which lead the embedding)."""
+        z = torch.from_numpy(np.asarray(embeddings, dtype=np.float32)).to(self.device)
+        logits = self._tail_net._fc(z[:, : self._tail_net.embed_dim]).float() * self._class_scale
+        return torch.softmax(logits, dim=1)
+
+    def labels(self, embeddings: np.ndarray) -> list[dict[str, float]]:
+        """Every photo's searchable words with their probabilities, from stored embeddings alone."""
+        if self.labeller is None:
+            raise RuntimeError("no label heads loaded")
+        return self.labeller.labels(embeddings)
 
     def analyze(self, batch: list[Prepared]) -> list[Analysis]:
         if not batch:
@@ -309,7 +415,8 @@ class Models:
         emb, class_probs, small_probs = self.embed(batch)
         emb16 = emb.astype(np.float16)
         bird = self.score(emb16)
-        labels = self.vocabulary.top_labels(class_probs)
+        # from the stored (float16) embedding, exactly as re-labelling the library later will
+        labels = self.labels(emb16) if self.labeller is not None else [{} for _ in batch]
         bb_bird = self.vocabulary.bird_probability(class_probs)
         names = self.small.meta.classes
         return [

@@ -59,6 +59,22 @@ def test_add_folder_search_label_restart(qtbot, tmp_path: Path, library, setting
     assert expected, "the models found no bird among the real photos"
     qtbot.waitUntil(lambda: grid_ids(win) == expected, timeout=10_000)
     assert win.result_count.text().startswith(str(len(expected)))
+    # the sidebar's "In your photos" lists "bird" with what the search finds; clicking it searches the word
+    qtbot.waitUntil(
+        lambda: (
+            (item := win.things.item_for("bird")) is not None
+            and item.text().split("\n")[-1].startswith(f"{len(expected):,} photo")
+        ),
+        timeout=10_000,
+    )
+    win.search_box.clear()
+    bird_item = win.things.item_for("bird")
+    win.things.list.scrollToItem(bird_item)
+    qtbot.mouseClick(
+        win.things.list.viewport(), Qt.MouseButton.LeftButton, pos=win.things.list.visualItemRect(bird_item).center()
+    )
+    assert win.search_box.text() == "bird"
+    qtbot.waitUntil(lambda: grid_ids(win) == expected, timeout=10_000)
 
     # N on the first photo: saved at once, and its badge shows it
     first = win.model.index(0)

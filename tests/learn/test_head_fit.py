@@ -22,7 +22,7 @@ def synthetic(n: int, side: float, seed: int, informative: int = 0) -> tuple[np.
     y = rng.random(n) < 0.3
     f = rng.normal(0, 1, (n, FEATURES)).astype(np.float32)
     f[:, informative] += np.where(y, 1.5, -1.5)
-    v = rng.normal(0, 1, (n, 3)).astype(np.float32)
+    v = rng.normal(0, 1, (n, len(nets.VERDICTS))).astype(np.float32)
     v[:, 0] += np.where(y, 2.0, -2.0)
     s = np.full((n, 1), math.log2(side), np.float32)
     return np.concatenate([f, v, s], 1), y

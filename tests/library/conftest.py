@@ -14,6 +14,7 @@ from photobird import config
 from photobird.library.schema import BirdScore, Folder, ModelVersion, Photo, PhotoLabel, UserLabel, Word
 from photobird.library.store import Library
 from photobird.models.runner import Models
+from photobird.models.words import WordKind
 
 
 @pytest.fixture(scope="session")
@@ -63,18 +64,31 @@ class Catalogue:
 
 
 CATALOGUE_WORDS = ("dog", "terrier", "golden retriever", "cat", "animal", "boat")
+#: Places, as the labeller writes them from GPS: certain (probability 1), a city with its country.
+CATALOGUE_PLACES = (("paris", "france"), ("lyon", "france"))
+PLACE_WORDS = ("paris", "lyon", "france")
+ALL_WORDS = CATALOGUE_WORDS + PLACE_WORDS
 CATALOGUE_MAKES = ("Canon", "CANON", "NIKON CORPORATION", "Apple", None)
 CATALOGUE_DIRS = ("/photos/2019/summer holiday", "/photos/misc", "/photos/100%_done", "/other")
 
 
-def make_catalogue(lib: Library, n: int, seed: int = 0, threshold: float = 0.5) -> Catalogue:
+def make_catalogue(lib: Library, n: int, seed: int = 0, threshold: float = 0.5, places: bool = True) -> Catalogue:
     """``n`` photos with labels, bird scores, user labels, some not indexed, some without a date or a camera,
-    some sharing a date or a picture (content hash), written as rows the way the indexer would leave them."""
+    some sharing a date or a picture (content hash), written as rows the way the indexer would leave them.
+    ``places``: a third of them with a place (a catalogue from before places has no word kinds)."""
     rng = random.Random(seed)
     start = dt.datetime(2018, 1, 1)
     with lib.session() as s:
         s.execute(Folder.__table__.insert(), [{"id": 1, "path": "/photos"}])
         s.execute(Word.__table__.insert(), [{"id": i + 1, "word": w} for i, w in enumerate(CATALOGUE_WORDS)])
+        if places:
+            s.execute(
+                Word.__table__.insert(),
+                [
+                    {"id": len(CATALOGUE_WORDS) + i + 1, "word": w, "kind": WordKind.PLACE}
+                    for i, w in enumerate(PLACE_WORDS)
+                ],
+            )
         s.execute(
             ModelVersion.__table__.insert(),
             [
@@ -124,6 +138,9 @@ def make_catalogue(lib: Library, n: int, seed: int = 0, threshold: float = 0.5) 
         for word in CATALOGUE_WORDS:
             if rng.random() < 0.3:
                 labels[(pid, word)] = round(rng.random(), 2)  # rounded: equal scores happen, as they do
+        if places and rng.random() < 0.3:
+            for word in rng.choice(CATALOGUE_PLACES):
+                labels[(pid, word)] = 1.0
         scores[pid] = round(rng.random(), 2)
         if rng.random() < 0.08:
             user[content] = rng.choice(["bird", "not-bird"])
@@ -131,7 +148,7 @@ def make_catalogue(lib: Library, n: int, seed: int = 0, threshold: float = 0.5) 
         s.execute(Photo.__table__.insert(), photos)
         s.execute(
             PhotoLabel.__table__.insert(),
-            [{"photo_id": pid, "word_id": CATALOGUE_WORDS.index(w) + 1, "p": p} for (pid, w), p in labels.items()],
+            [{"photo_id": pid, "word_id": ALL_WORDS.index(w) + 1, "p": p} for (pid, w), p in labels.items()],
         )
         s.execute(
             BirdScore.__table__.insert(),
