@@ -23,6 +23,10 @@ def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
     return register
 
 
+class Refused(Exception):
+    """A command that cannot run as asked (a device that is not here); ``main`` prints the one sentence."""
+
+
 def _print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
@@ -31,10 +35,10 @@ def _print_json(obj: object) -> None:
 def cmd_classify(args: argparse.Namespace) -> int:
     from photobird.classify import classify
     from photobird.models.files import ModelFileError
-    from photobird.models.runner import Models, SeedScorer
+    from photobird.models.runner import SeedScorer
 
     try:
-        models = Models(device=args.device)
+        models = _models(args)
         seed = SeedScorer(models.device) if args.model == "seed" else None
     except ModelFileError as e:
         print(f"photobird: {e}", file=sys.stderr)
@@ -70,9 +74,20 @@ def _library(args: argparse.Namespace):
     return Library(args.library)
 
 
+def _device(args: argparse.Namespace) -> None:
+    """Refuse an unknown or missing device before any work (``index`` loads the models only for new photos)."""
+    from photobird.models.runner import DeviceError, choose_device
+
+    try:
+        choose_device(args.device)
+    except DeviceError as e:
+        raise Refused(str(e)) from None
+
+
 def _models(args: argparse.Namespace):
     from photobird.models.runner import Models
 
+    _device(args)
     return Models(device=args.device)
 
 
@@ -81,6 +96,8 @@ def cmd_folders(args: argparse.Namespace) -> int:
     from photobird.library import scan
 
     lib = _library(args)
+    if args.action != "list":
+        lib.require_writable("changing the watched folders")
     if args.action == "add":
         for d in args.dirs:
             try:
@@ -147,14 +164,15 @@ class _Bar:
 @command("index")
 def cmd_index(args: argparse.Namespace) -> int:
     from photobird.library.index import Indexer
-    from photobird.library.store import LibraryBusy
+    from photobird.library.store import LibraryBusy, LockMode
     from photobird.library.watch import watch
 
     lib = _library(args)
+    _device(args)
     bar = _Bar()
     summary = None
     try:
-        with lib.indexer_lock():
+        with lib.indexer_lock(LockMode.WATCHING if args.watch else LockMode.INDEXING):
             indexer = Indexer(lib, lambda: _models(args))
             gen = watch(lib, indexer) if args.watch else indexer.run()
             try:
@@ -208,19 +226,26 @@ def cmd_label(args: argparse.Namespace) -> int:
     from photobird.library import catalogue
 
     lib = _library(args)
+    lib.require_writable("labelling photos")
     label = None if args.label == "clear" else args.label
     status = 0
+    ids = []
     for path in args.paths:
         pid = catalogue.photo_id_for_path(lib, path)
         if pid is None:
             print(f"photobird: {path} is not in the library (is its folder watched and indexed?)", file=sys.stderr)
             status = 2
-            continue
-        try:
-            catalogue.set_user_label(lib, [pid], label)
-        except catalogue.CatalogueError as e:
-            print(f"photobird: {e}", file=sys.stderr)
-            status = 2
+        else:
+            ids.append(pid)
+    result = catalogue.set_user_label(lib, ids, label)
+    for refusal in result.refused:
+        print(f"photobird: {refusal.path} was not labelled: {refusal.reason}", file=sys.stderr)
+        status = 2
+    photos = "photo" if result.labelled == 1 else "photos"
+    if label is None:
+        print(f"Cleared the mark of {result.labelled} {photos}.")
+    else:
+        print(f"Marked {result.labelled} {photos} {label.replace('-', ' ')}.")
     return status
 
 
@@ -309,6 +334,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from photobird.library import versions
 
     lib = _library(args)
+    lib.require_writable("retraining the bird model")
     models = _models(args)
     config = (
         train_mod.TrainConfig(recipe=train_mod.head_mod.HeadRecipe(epochs=args.epochs))
@@ -367,6 +393,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     lib = _library(args)
     if args.action == "use":
+        lib.require_writable("changing the active model")
         models = _models(args)
         versions.ensure_shipped(lib, models)
         try:
@@ -416,14 +443,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="library folder (default: $PHOTOBIRD_LIBRARY, else the platform's data folder)",
     )
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: $PHOTOBIRD_DEVICE, else auto)")
-    sub = parser.add_subparsers(dest="command")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="where the models run: auto, cpu, cuda or cuda:N (default: $PHOTOBIRD_DEVICE, else auto)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="print the log on stderr too (it always goes to <library>/photobird.log)"
+    )
+    sub = parser.add_subparsers(dest="command", help="what to do (with none, the app opens)")
     sub.add_parser("gui", help="open the desktop app (the default with no command)")
 
     p = sub.add_parser("classify", help="run the models on image files, without any library")
     p.add_argument("files", nargs="+", help="image files (folders are searched for images)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="files the models look at together (default: 32)")
     p.add_argument(
         "--model",
         choices=["shipped", "seed"],
@@ -432,47 +466,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("folders", help="watched folders")
-    fsub = p.add_subparsers(dest="action", required=True)
+    fsub = p.add_subparsers(dest="action", required=True, help="add, remove or list")
     fa = fsub.add_parser("add", help="watch a folder (and everything below it)")
-    fa.add_argument("dirs", nargs="+")
+    fa.add_argument("dirs", nargs="+", metavar="DIR", help="folders to watch")
     fr = fsub.add_parser("remove", help="stop watching a folder")
-    fr.add_argument("dirs", nargs="+")
+    fr.add_argument("dirs", nargs="+", metavar="DIR", help="watched folders to stop watching (their photos leave)")
     fl = fsub.add_parser("list", help="watched folders with their counts")
-    fl.add_argument("--json", action="store_true")
+    fl.add_argument("--json", action="store_true", help="one JSON object per folder")
 
     p = sub.add_parser("index", help="bring the catalogue up to date with the watched folders")
     p.add_argument("--watch", action="store_true", help="keep watching for changes until interrupted")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
 
     p = sub.add_parser("search", help="find photos: words, -word, not word, 2019, june 2021, camera, names")
-    p.add_argument("query", nargs="*", default=[])
+    p.add_argument("query", nargs="*", default=[], help="what to look for (nothing: every photo)")
     p.add_argument("--json", action="store_true", help="one JSON object per photo")
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--limit", type=int, default=None, help="at most this many photos, the best first")
 
     p = sub.add_parser("label", help="mark photos as bird or not bird (or clear the mark)")
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("label", choices=["bird", "not-bird", "clear"])
+    p.add_argument("paths", nargs="+", metavar="PATH", help="photos in the library")
+    p.add_argument("label", choices=["bird", "not-bird", "clear"], help="the mark (clear: remove it)")
 
     p = sub.add_parser("info", help="everything the catalogue knows about a photo")
-    p.add_argument("path")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("path", help="a photo in the library")
+    p.add_argument("--json", action="store_true", help="as one JSON object")
 
     p = sub.add_parser("errors", help="files that could not be indexed, and why")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
 
     p = sub.add_parser("stats", help="library statistics")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as one JSON object")
 
     p = sub.add_parser("train", help="retrain the bird model on your labelled photos")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the result as one JSON object")
     p.add_argument("--keep", action="store_true", help="make the new model active (re-scores the library)")
     p.add_argument("--progress", action="store_true", help="one JSON progress line per step on stderr")
     p.add_argument("--epochs", type=int, default=None, help=argparse.SUPPRESS)
 
     p = sub.add_parser("models", help="bird model versions")
-    msub = p.add_subparsers(dest="action", required=True)
+    msub = p.add_subparsers(dest="action", required=True, help="list or use")
     ml = msub.add_parser("list", help="all versions, the active one starred")
-    ml.add_argument("--json", action="store_true")
+    ml.add_argument("--json", action="store_true", help="one JSON object per version")
     mu = msub.add_parser("use", help="make a version active (re-scores the library)")
     mu.add_argument("version", help="name (v1, shipped-...) or id")
     return parser
@@ -488,8 +522,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         args.command = "gui"
+    from photobird import config, logs
+
+    library_root = None if args.command == "classify" else args.library or config.default_library_dir()
+    logs.setup(library_root, verbose=args.verbose, command=args.command)
+    from photobird.library.store import LibraryError
+
     try:
         return COMMANDS[args.command](args)
+    except (LibraryError, Refused) as e:  # one sentence the user can act on, not a traceback
+        print(f"photobird: {e}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # photobird search bird | head
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,37 @@ def real_photos() -> Path:
     if not (path / "labels.csv").is_file():
         pytest.fail(f"shared data not found at {path}; set PHOTOBIRD_DATA")
     return path
+
+
+@pytest.fixture
+def make_read_only() -> Iterator[Callable[[Path], None]]:
+    """Makes a folder and everything in it read-only for this process, as a library on a read-only share or
+    owned by another user is; undone after the test.
+
+    Root ignores permission bits (``os.access`` says yes and writes succeed), so as root the folder and its files
+    are made immutable (``chattr +i``) instead, which even root cannot write through; where that is not possible
+    the test is skipped, saying why.
+    """
+    as_root = os.geteuid() == 0
+    done: list[Path] = []
+
+    def make(folder: Path) -> None:
+        if as_root:
+            try:
+                out = subprocess.run(["chattr", "-R", "+i", str(folder)], capture_output=True, text=True)
+            except OSError as e:
+                pytest.skip(f"running as root, and chattr (to make {folder} immutable) cannot run: {e}")
+            if out.returncode:
+                pytest.skip(f"running as root, and {folder} cannot be made immutable: {out.stderr.strip()}")
+        else:
+            for path in [folder, *folder.rglob("*")]:
+                path.chmod(path.stat().st_mode & ~0o222)
+        done.append(folder)
+
+    yield make
+    for folder in done:
+        if as_root:
+            subprocess.run(["chattr", "-R", "-i", str(folder)], check=True)
+        else:
+            for path in [folder, *folder.rglob("*")]:
+                path.chmod(path.stat().st_mode | 0o200)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from photobird import config
+from photobird.cli import build_parser
+from photobird.library.store import Library
 from photobird.models import real_photos
 
 
@@ -49,3 +54,152 @@ def test_folders_add_index_search_bird_label_info(tmp_path: Path) -> None:
     summary = json.loads(run(library, "index", "--json").stdout.strip().splitlines()[-1])
     assert summary["indexed"] == 0 and summary["unchanged"] == len(truth)
     assert json.loads(run(library, "errors", "--json").stdout or "[]") == []
+
+
+def cli(library: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``photobird --library LIBRARY ARGS``, whatever its exit status (a guard, not a timing, against a hang)."""
+    return subprocess.run(
+        [sys.executable, "-m", "photobird", "--library", str(library), *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def said_one_sentence(out: subprocess.CompletedProcess[str]) -> str:
+    """A refusal: a non-zero status and one line on stderr, no traceback."""
+    assert out.returncode != 0, out
+    assert "Traceback" not in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    return out.stderr.strip()
+
+
+def test_a_library_that_is_a_file_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("not a library\n")
+    for args in (["stats"], ["folders", "list"], ["search", "bird"]):
+        assert str(not_a_folder) in said_one_sentence(cli(not_a_folder, *args))
+    # the app too: no window, the same sentence
+    app = cli(not_a_folder, env={"QT_QPA_PLATFORM": "offscreen"})
+    assert "not a folder" in said_one_sentence(app)
+
+
+def test_an_empty_read_only_library_is_refused_in_one_sentence(tmp_path: Path, make_read_only) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    make_read_only(library)
+    for args in (["stats"], ["search", "bird"], ["label", str(tmp_path / "a.jpg"), "bird"]):
+        message = said_one_sentence(cli(library, *args))
+        assert message.startswith(f"photobird: This library is read-only ({library}): "), message
+    assert not any(library.iterdir())
+
+
+def test_a_read_only_library_is_read_but_not_written(tmp_path: Path, make_read_only) -> None:
+    from tests.library.conftest import make_catalogue
+
+    library = tmp_path / "library"
+    with Library(library) as lib:
+        made = make_catalogue(lib, 60)
+    one = next(p for p in made.photos if p["state"] == "indexed")
+    make_read_only(library)
+
+    assert cli(library, "stats").returncode == 0
+    assert json.loads(cli(library, "stats", "--json").stdout)["photos"] > 0
+    assert cli(library, "search", "dog").returncode == 0
+    assert json.loads(cli(library, "info", one["path"], "--json").stdout)["path"] == one["path"]
+    assert cli(library, "folders", "list").returncode == 0
+    assert cli(library, "errors").returncode == 0
+    for args in (
+        ["label", one["path"], "bird"],
+        ["index"],
+        ["train"],
+        ["folders", "add", str(tmp_path)],
+        ["folders", "remove", "/photos"],
+    ):
+        message = said_one_sentence(cli(library, *args))
+        assert message.startswith(f"photobird: This library is read-only ({library}): "), (args, message)
+    assert sorted(p.name for p in library.iterdir()) == sorted(["catalogue.sqlite", "models", "thumbs"])
+
+
+def test_index_while_the_app_watches_says_so(tmp_path: Path) -> None:
+    """The app (or ``photobird index --watch``) keeps the library up to date: ``index`` says that, not that
+    another PhotoBird is indexing."""
+    library = tmp_path / "library"
+    watching = subprocess.Popen(
+        [sys.executable, "-m", "photobird", "--library", str(library), "index", "--watch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        lock = library / "indexer.lock"
+        while not (lock.is_file() and lock.read_text().strip()):
+            assert watching.poll() is None, "the watcher ended"
+            time.sleep(0.05)
+        out = cli(library, "index")
+        message = said_one_sentence(out)
+        assert out.returncode == 3
+        assert "watching" in message and "up to date" in message and str(watching.pid) in message, message
+        assert "already indexing" not in message
+    finally:
+        watching.terminate()
+        watching.wait()
+
+
+def test_a_second_indexer_is_told_the_first_is_indexing(tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    with Library(library) as lib, lib.indexer_lock():
+        message = said_one_sentence(cli(library, "index"))
+    assert "already indexing" in message and f"process {os.getpid()}" in message, message
+
+
+def test_unknown_or_unavailable_devices_are_refused_with_the_usable_ones(tmp_path: Path) -> None:
+    import torch
+
+    photo = next(config.real_photos_dir().glob("*.JPEG"))
+    wanted = ["tpu", "cuda:99"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in wanted:
+        for args in (["classify", str(photo)], ["index"], ["train"]):
+            message = said_one_sentence(cli(tmp_path / "library", "--device", device, *args))
+            assert f"'{device}'" in message and "cpu" in message, message
+    env_says = said_one_sentence(cli(tmp_path / "library", "index", env={"PHOTOBIRD_DEVICE": "tpu"}))
+    assert "PHOTOBIRD_DEVICE" in env_says, env_says
+
+
+def test_every_argument_has_help() -> None:
+    def walk(parser: argparse.ArgumentParser, where: str) -> Iterator[str]:
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            name = f"{where} {'/'.join(action.option_strings) or action.dest}"
+            if not action.help:
+                yield name
+            if isinstance(action, argparse._SubParsersAction):
+                yield from (f"{where} {c.dest}" for c in action._choices_actions if not c.help)
+                for sub_name, sub in action.choices.items():
+                    yield from walk(sub, f"{where} {sub_name}")
+
+    assert list(walk(build_parser(), "photobird")) == []
+
+
+def test_commands_that_need_no_models_do_not_load_torch(tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    photo = str(tmp_path / "photo.jpg")
+    for args in (
+        ["stats"],
+        ["folders", "list"],
+        ["folders", "add", str(tmp_path)],
+        ["search", "bird"],
+        ["info", photo],
+        ["errors"],
+        ["label", photo, "bird"],
+        ["models", "list"],
+    ):
+        code = (
+            "import sys\n"
+            "from photobird.cli import main\n"
+            f"main(['--library', {str(library)!r}, *{args!r}])\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.returncode == 0, (args, out.stderr)

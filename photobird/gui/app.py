@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 from photobird import config
+from photobird.gui import platform_check
 from photobird.gui.main_window import MainWindow
 from photobird.library import scan
 from photobird.library.store import Library
@@ -73,8 +74,13 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 
 
 def run(library_path: Path | None = None, device: str | None = None) -> int:
+    problem = platform_check.check()
+    if problem:  # (Qt would abort with a message that does not say what to install)
+        print(problem, file=sys.stderr)
+        return 1
     app = make_app()
-    library = Library(library_path)
+    library = Library(library_path)  # a folder it cannot use: LibraryError, one sentence from photobird.cli
+    library.require_writable("the app")  # it adds the sample photos, indexes and watches
     first_run(library)
     window = MainWindow(library, device=device)
     window.show()

@@ -3,12 +3,15 @@
 The model holds only photo ids (a search over 100,000 photos is 100,000 ints): a search's first page is set at
 once and the rest appended when it arrives (``extend_results``). What a cell shows is fetched
 when the view first asks for it, in the background, in batches: briefs (user label, bird score) from the
-catalogue and thumbnails from the cache. Until they arrive, the cell draws a placeholder.
+catalogue and thumbnails from the cache. Until they arrive, the cell draws a placeholder. When the catalogue
+changes (``refresh``), briefs are marked stale rather than dropped: a cell keeps its badge until the new brief
+arrives, and only the cells that are drawn are read again.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +40,18 @@ BIRD_COLOR = QColor(46, 160, 67)
 NOT_BIRD_COLOR = QColor(207, 34, 46)
 
 
-def _load_batch(library: Library, ids: list[int], want_thumbs: bool, side: int) -> dict[int, tuple[Any, QImage | None]]:
-    """Runs on a worker thread: briefs from the catalogue, thumbnails decoded into QImages already scaled to
-    the cell, so painting a cell is a plain copy (smooth scaling on the GUI thread would stall scrolling)."""
+def _load_batch(
+    library: Library, ids: list[int], thumbs: Collection[int], side: int
+) -> dict[int, tuple[Any, QImage | None]]:
+    """Runs on a worker thread: briefs from the catalogue, and for the photos in ``thumbs`` thumbnails decoded
+    into QImages already scaled to the cell, so painting a cell is a plain copy (smooth scaling on the GUI thread
+    would stall scrolling)."""
     briefs = catalogue.briefs(library, ids)
     out: dict[int, tuple[Any, QImage | None]] = {}
     for pid in ids:
         b = briefs.get(pid)
         image = None
-        if want_thumbs and b is not None and b.content_hash:
+        if pid in thumbs and b is not None and b.content_hash:
             path = library.thumb_path(b.content_hash)
             if path.is_file():
                 image = QImage(str(path))
@@ -76,7 +82,9 @@ class PhotoGridModel(QAbstractListModel):
         self._row_of: dict[int, int] = {}
         self._wanted: list[int] = []
         self._in_flight: set[int] = set()
-        self._generation = 0
+        self._stale: set[int] = set()  # cached briefs to read again when their cell is next drawn
+        self._generation = 0  # thumbnails: bumped when the cell size changes
+        self._brief_generation = 0  # briefs: bumped by refresh, so an older answer does not count as fresh
         self.thumb_side = 164
         self._flush = QTimer(self)
         self._flush.setSingleShot(True)
@@ -106,12 +114,21 @@ class PhotoGridModel(QAbstractListModel):
         self.endInsertRows()
 
     def refresh(self, ids: list[int] | None = None) -> None:
-        """Forget cached briefs (and thumbnails) so they are fetched again, e.g. after a label changed."""
-        targets = self.ids if ids is None else ids
-        for pid in targets:
-            self.briefs.pop(pid, None)
-            if ids is None:
-                self.pixmaps.pop(pid, None)
+        """Read briefs again: of ``ids`` and of every identical copy of them (after a label changed: a label
+        belongs to the content, so every file with that content hash changed with it), or of every photo (the
+        catalogue changed). A changed photo's thumbnail is re-made when its brief says its content changed."""
+        if ids is None:
+            targets = set(self.briefs)
+        else:
+            hashes = {b.content_hash for pid in ids if (b := self.briefs.get(pid)) is not None and b.content_hash}
+            targets = set(ids) | {pid for pid, b in self.briefs.items() if b.content_hash in hashes}
+        self._stale |= targets
+        self._brief_generation += 1
+        self._in_flight -= targets  # an answer on its way predates the change: ask again
+        if ids is None:
+            if self.ids:
+                self.dataChanged.emit(self.index(0), self.index(len(self.ids) - 1))
+            return
         for pid in targets:
             row = self._row_of.get(pid)
             if row is not None:
@@ -153,7 +170,7 @@ class PhotoGridModel(QAbstractListModel):
             return pm
         if role == BRIEF_ROLE:
             b = self.briefs.get(pid)
-            if b is None:
+            if b is None or pid in self._stale:
                 self._want(pid)
             return b
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.DisplayRole):
@@ -183,23 +200,28 @@ class PhotoGridModel(QAbstractListModel):
             self._flush.start()
         if not ids:
             return
-        generation = self._generation
+        generation, brief_generation = self._generation, self._brief_generation
         self.runner.run(
             _load_batch,
             self.library,
             ids,
-            True,
+            {pid for pid in ids if pid not in self.pixmaps},
             self.thumb_side,
-            on_done=lambda result, g=generation: self._loaded(result, g),
+            on_done=lambda result, g=generation, bg=brief_generation: self._loaded(result, g, bg),
             on_error=lambda msg, tb, ids=ids: self._in_flight.difference_update(ids),
         )
 
-    def _loaded(self, result: dict[int, tuple[Any, QImage | None]], generation: int) -> None:
+    def _loaded(self, result: dict[int, tuple[Any, QImage | None]], generation: int, brief_generation: int) -> None:
         rows = []
         for pid, (brief, image) in result.items():
             self._in_flight.discard(pid)
             if brief is not None:
+                old = self.briefs.get(pid)
+                if old is not None and old.content_hash != brief.content_hash:
+                    self.pixmaps.pop(pid, None)  # the file's content changed: its thumbnail too
                 self.briefs[pid] = brief
+            if brief_generation == self._brief_generation:
+                self._stale.discard(pid)
             if image is not None and generation == self._generation:
                 self.pixmaps[pid] = QPixmap.fromImage(image)  # QPixmap only ever on the GUI thread
             row = self._row_of.get(pid)

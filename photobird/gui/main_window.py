@@ -38,17 +38,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from photobird import config
+from photobird import config, logs
 from photobird.gui.grid import ID_ROLE, PhotoGrid, PhotoGridModel
-from photobird.gui.notify import notify
+from photobird.gui.notify import ProblemLine, notify
 from photobird.gui.things import InYourPhotos
 from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
 from photobird.library import catalogue, scan
+from photobird.library.changes import CatalogueWatch
 from photobird.library.search import PAGE_SIZE, Searcher
-from photobird.library.store import Library
+from photobird.library.store import Library, LockMode
 
 SEARCH_DEBOUNCE_MS = 250
+CHANGES_POLL_MS = 1500  # how often to ask whether anyone committed to the catalogue (a trivial query)
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 10
 
 
@@ -62,7 +64,7 @@ def _index_and_watch(library: Library, models: Any) -> Any:
     from photobird.library.index import Indexer
     from photobird.library.watch import watch
 
-    with library.indexer_lock():
+    with library.indexer_lock(LockMode.WATCHING):
         yield from watch(library, Indexer(library, models))
 
 
@@ -92,6 +94,7 @@ class ErrorsDialog(QDialog):
 class MainWindow(QMainWindow):
     models_ready = Signal(object)
     labels_changed = Signal(list)  # photo ids whose user label changed
+    catalogue_changed = Signal()  # anything may have changed (indexing, another process): views read again
 
     def __init__(
         self,
@@ -104,6 +107,7 @@ class MainWindow(QMainWindow):
         self.library = library
         self.device = device
         self.settings = settings or QSettings()
+        logs.use_library(library.root)  # background failures are logged there
         self.runner = TaskRunner(self)
         self.searcher = Searcher(library)
         self.models: Any = None
@@ -111,7 +115,6 @@ class MainWindow(QMainWindow):
         self.index_task: Task | None = None
         self._search_generation = 0
         self._search_task: Task | None = None
-        self._last_refresh = 0.0
         self._closing = False
         self.last_results: list[int] = []
         self.setWindowTitle("PhotoBird")
@@ -216,6 +219,8 @@ class MainWindow(QMainWindow):
         self.errors_btn.setFlat(True)
         self.errors_btn.clicked.connect(self.show_errors)
         self.errors_btn.hide()
+        self.problem = ProblemLine(library.root / logs.LOG_FILE)  # any background failure, in one line
+        self.runner.failed.connect(self.problem.add)
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
         self.size_slider.setRange(96, 320)
         self.size_slider.setMaximumWidth(140)
@@ -223,6 +228,7 @@ class MainWindow(QMainWindow):
         self.size_slider.valueChanged.connect(self._set_cell_size)
         sb = self.statusBar()
         sb.addWidget(self.status_text, 1)
+        sb.addWidget(self.problem)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.pause_btn)
         sb.addPermanentWidget(self.cancel_btn)
@@ -238,10 +244,15 @@ class MainWindow(QMainWindow):
         # Background work starts once the event loop runs, so the window paints first: the workers import
         # torch, which holds the interpreter for seconds.
         QTimer.singleShot(0, self._start_background)
-        self._periodic = QTimer(self)
-        self._periodic.setInterval(2000)
-        self._periodic.timeout.connect(self._refresh_during_indexing)
-        self._periodic.start()
+        # Whoever commits to the catalogue (this app's indexer, ``photobird label`` in a terminal), what the
+        # window shows follows within seconds.
+        self._changes = CatalogueWatch(library)
+        self._polling = False
+        self._indexing = False  # this app's indexer is bringing photos in (not only watching)
+        self._changes_timer = QTimer(self)
+        self._changes_timer.setInterval(CHANGES_POLL_MS)
+        self._changes_timer.timeout.connect(self._poll_changes)
+        self._changes_timer.start()
 
     def _start_background(self) -> None:
         if self._closing:
@@ -357,6 +368,8 @@ class MainWindow(QMainWindow):
             self.start_indexing()
 
     def _index_progress(self, p: Any) -> None:
+        # while photos arrive, each change re-runs the search (new photos appear); once watching, it does not
+        self._indexing = p.phase not in ("watching", "done")
         if p.phase == "indexing" and p.total:
             self.progress.show()
             self.progress.setMaximum(p.total)
@@ -385,6 +398,7 @@ class MainWindow(QMainWindow):
         self.status_text.setText(f"Indexing stopped: {message}")
 
     def _index_ended(self) -> None:
+        self._indexing = False
         self.progress.hide()
         self.pause_btn.setEnabled(False)
         self.cancel_btn.setText("Index")
@@ -392,16 +406,34 @@ class MainWindow(QMainWindow):
             self.status_text.setText("Indexing stopped. Click Index to continue.")
         self.refresh_all()
 
-    def _refresh_during_indexing(self) -> None:
-        """While the models work, new thumbnails appear: re-run the search every few seconds."""
-        t = self.index_task
-        if t is not None and not t.done.is_set() and not t.paused and self.stack.currentWidget() is self.grid:
-            self.run_search(keep_position=True)
-            self.refresh_sidebar()
+    def _poll_changes(self) -> None:
+        """Ask, off the GUI thread (it is the database, however cheap), whether anyone committed; one question
+        at a time."""
+        if self._polling or self._closing:
+            return
+        self._polling = True
 
-    def refresh_all(self) -> None:
-        self.run_search(keep_position=True)
+        def answered(changed: bool) -> None:
+            self._polling = False
+            if changed and not self._closing:
+                self.refresh_all(results=self._indexing)
+
+        self.runner.run(
+            self._changes.changed, on_done=answered, on_error=lambda _m, _tb: setattr(self, "_polling", False)
+        )
+
+    def refresh_all(self, results: bool = True) -> None:
+        """Everything that shows the catalogue reads it again, in the background: the results, the badges, the
+        sidebar's counts, the open photo and, by ``catalogue_changed``, the training tab. ``results=False``
+        keeps the results as they are (a label made in a terminal, like one made here, changes a badge; the
+        photo does not vanish under the user's eyes) and updates what they show."""
+        if results:
+            self.run_search(keep_position=True)
         self.refresh_sidebar()
+        self.model.refresh()
+        if self.stack.currentWidget() is self.viewer:
+            self.viewer.refresh_info()
+        self.catalogue_changed.emit()
 
     # search -----------------------------------------------------------------------------------------------------
 
@@ -609,7 +641,6 @@ class MainWindow(QMainWindow):
             ids,
             label,
             on_done=lambda _n, ids=ids: self._labelled(ids),
-            on_error=lambda m, tb: notify(self, m),
         )
 
     def _labelled(self, ids: list[int]) -> None:
@@ -668,9 +699,10 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self._closing = True
         self.save_settings()
-        self._periodic.stop()
+        self._changes_timer.stop()
         self.status_text.setText("Finishing\u2026")
         self.runner.shutdown()
+        self._changes.close()  # (after the workers: a poll may be using it)
         super().closeEvent(event)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:

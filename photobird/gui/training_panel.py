@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from photobird.gui.notify import notify
 from photobird.gui.worker import Task
 from photobird.learn import metrics
 from photobird.learn.train import (
@@ -368,6 +367,7 @@ class TrainingPanel(QWidget):
 
         window.models_ready.connect(lambda _m: self.refresh())
         window.labels_changed.connect(lambda _ids: self.refresh())
+        window.catalogue_changed.connect(self.refresh)  # e.g. labels made by ``photobird label`` meanwhile
         self.refresh()
 
     # state ------------------------------------------------------------------------------------------------------
@@ -611,8 +611,7 @@ class TrainingPanel(QWidget):
         task.signals.finished.connect(
             lambda _v: (
                 self.phase.setText(done_text + " (library re-scored)."),
-                self.window_.refresh_all(),
-                self.refresh(),
+                self.window_.refresh_all(),  # this panel too, by catalogue_changed
             )
         )
         task.signals.failed.connect(lambda m, tb: self.phase.setText(f"Could not switch models: {m}"))
@@ -635,5 +634,4 @@ class TrainingPanel(QWidget):
             self.library,
             v,
             on_done=done,
-            on_error=lambda m, tb: notify(self, m),
         )

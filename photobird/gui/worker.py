@@ -6,18 +6,35 @@ is the core's shape of long work: each value it yields is a progress record, emi
 Signals are delivered on the main thread (queued connections), so slots may touch widgets; the worker never
 does ("never touch the UI from a worker"). A generator task pauses by not being pulled and is cancelled by
 closing it, which runs its ``finally`` (the core commits or rolls back there).
+
+A failure is never the call site's business alone: the task logs it with its traceback (to the library's log
+file, see ``photobird.logs``) and the runner re-emits every task's failure as one ``failed`` signal, which the
+window shows in one line. A call site's own error handler only adds what that failure means for its view.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 import threading
 import traceback
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed task, as the user is shown it: which task, the error in one line, and its traceback."""
+
+    task: str
+    message: str
+    traceback: str
 
 
 class TaskSignals(QObject):
@@ -70,7 +87,8 @@ class Task(QRunnable):
                 self.signals.cancelled.emit()
             else:
                 self.signals.finished.emit(result)
-        except Exception as e:  # reported to the GUI, never raised into Qt
+        except Exception as e:  # logged here, on the worker thread, and reported to the GUI; never raised into Qt
+            log.error("background task %s failed", self.name, exc_info=True)
             self._emit(self.signals.failed, f"{type(e).__name__}: {e}", traceback.format_exc())
         finally:
             self.done.set()
@@ -98,7 +116,10 @@ class Task(QRunnable):
 
 
 class TaskRunner(QObject):
-    """Owns the thread pools and keeps running tasks alive until they end."""
+    """Owns the thread pools and keeps running tasks alive until they end. Every task it starts reports a
+    failure through ``failed``, whether or not its call site handles errors."""
+
+    failed = Signal(object)  # a Failure, on the main thread
 
     def __init__(self, parent: QObject | None = None, threads: int = 4) -> None:
         super().__init__(parent)
@@ -111,6 +132,7 @@ class TaskRunner(QObject):
     def start(self, task: Task, long: bool = False) -> Task:
         self._running.add(task)
         task.signals.ended.connect(lambda t=task: self._running.discard(t))
+        task.signals.failed.connect(lambda message, tb, t=task: self.failed.emit(Failure(t.name, message, tb)))
         (self.long_pool if long else self.pool).start(task)
         return task
 

@@ -183,23 +183,47 @@ def _hash_file(path: str) -> str:
     return h.hexdigest()
 
 
-def set_user_label(library: Library, photo_ids: Iterable[int], label: str | None) -> int:
-    """Mark photos as "bird" / "not-bird", or clear the mark (None). Saved at once; keyed by content."""
+@dataclass(frozen=True)
+class Refusal:
+    """A photo that was not labelled, and why (one line for the user)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    labelled: int
+    refused: list[Refusal]
+
+
+def set_user_label(library: Library, photo_ids: Iterable[int], label: str | None) -> LabelResult:
+    """Mark photos as "bird" / "not-bird", or clear the mark (None). Saved at once; keyed by content.
+
+    A photo that failed to index (a truncated or unreadable file) is refused a mark, with the reason, and the
+    others are still marked: the bird model is retrained on what the networks saw of a picture, and they saw
+    nothing of this one. Clearing is always allowed, so an old mark can be taken back.
+    """
     if label is not None and label not in USER_LABELS:
         raise CatalogueError(f"label must be one of {', '.join(USER_LABELS)} (or cleared), not {label!r}")
     ids = list(photo_ids)
     n = 0
+    refused: list[Refusal] = []
     with library.session() as s:
         for pid in ids:
             p = s.get(Photo, pid)
             if p is None:
+                continue
+            if label is not None and p.state == PhotoState.FAILED:
+                refused.append(Refusal(p.path, f"it could not be indexed ({p.error or 'unknown error'})"))
                 continue
             h = p.content_hash
             if h is None:  # not indexed yet: hash the file now so the label has something to belong to
                 try:
                     h = _hash_file(p.path)
                 except OSError as e:
-                    raise CatalogueError(f"{p.path}: cannot be read to label it ({e.strerror or e})") from e
+                    refused.append(Refusal(p.path, f"it cannot be read ({e.strerror or e})"))
+                    continue
                 p.content_hash = h
             if label is None:
                 s.execute(delete(UserLabel).where(UserLabel.content_hash == h))
@@ -212,7 +236,7 @@ def set_user_label(library: Library, photo_ids: Iterable[int], label: str | None
                     )
                 )
             n += 1
-    return n
+    return LabelResult(n, refused)
 
 
 def user_labels(library: Library) -> dict[str, str]:

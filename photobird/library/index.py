@@ -11,7 +11,9 @@ the app runs it on a worker thread; not pulling pauses it, ``close()`` cancels i
    known (moved, renamed, duplicated) is re-linked or copied instead of decoded.
 3. Meanwhile this thread batches decoded photos through the networks (decoding and inference overlap).
 4. Results are written in batched transactions. A photo's row becomes *indexed* in the same transaction as its
-   results, so a crash at any point loses nothing committed and the next run resumes without duplicates.
+   results, so a crash at any point loses nothing committed and the next run resumes without duplicates. Its
+   bird score is the model active *in that transaction* (a version may be activated while a pass runs), and
+   progress counts a photo as done once it is committed, so a cancel never takes back what was reported done.
 5. Missing photos nobody re-linked are purged.
 
 A file that cannot be read is recorded with its reason (``photobird errors``) and the worker goes on.
@@ -39,6 +41,7 @@ from photobird.library.labelling import Labelling
 from photobird.library.schema import (
     BirdScore,
     Embedding,
+    ModelVersion,
     Photo,
     PhotoLabel,
     PhotoState,
@@ -47,6 +50,7 @@ from photobird.library.schema import (
 from photobird.library.store import Library
 from photobird.media.decode import Decoded, DecodeError, decode
 from photobird.media.thumbs import make_thumbnail, write_atomic
+from photobird.models.files import LoadedModel
 from photobird.models.runner import DECODE_SIDE, Analysis, Models, Prepared
 
 #: Files larger than this are refused without reading them (no photo is this big; a disk image might be).
@@ -164,8 +168,11 @@ class _Writer:
 
     library: Library
     embedder_id: int
-    model_id: int
     labelling: Labelling
+    models: Models
+    #: The bird model the last batch was scored by, and its head (reloaded when another version is active).
+    version_id: int
+    head: LoadedModel
     rows: list[tuple[Outcome, Analysis | None]] = field(default_factory=list)
     #: Jobs whose content looked known but had nothing to re-use after all: they must be decoded.
     retry: list[Job] = field(default_factory=list)
@@ -177,16 +184,20 @@ class _Writer:
     def add(self, outcome: Outcome, analysis: Analysis | None = None) -> None:
         self.rows.append((outcome, analysis))
 
-    def flush(self, summary: IndexSummary) -> None:
+    def flush(self, summary: IndexSummary) -> int:
+        """Write the finished photos in one transaction; returns how many it settled, which progress counts as
+        done (a photo sent back to be decoded after all is not)."""
         if not self.rows:
-            return
+            return 0
         rows, self.rows = self.rows, []
+        retried = len(self.retry)
         now = utcnow()
         with self.library.session() as s:
             folders = [(f_id, path) for f_id, path in s.execute(select(scan_mod.Folder.id, scan_mod.Folder.path))]
             analysed = [(o, a) for o, a in rows if o.kind == "decoded" and a is not None]
             self._write_analysed(s, analysed, now)
             summary.indexed += len(analysed)
+            written = [o.job.photo_id for o, _ in analysed]
             for outcome, _analysis in rows:
                 job = outcome.job
                 if outcome.kind == "gone":
@@ -212,8 +223,40 @@ class _Writer:
                 elif outcome.kind == "known":
                     if self._reuse(s, outcome, folders, now):
                         summary.relinked += 1
+                        written.append(job.photo_id)
                     else:
                         self.retry.append(job)
+            self._score(s, written)
+        return len(rows) - (len(self.retry) - retried)
+
+    def _score(self, s: Any, photo_ids: list[int]) -> None:
+        """Give the photos this batch made indexed the score of the model active now, from their stored embeddings
+        (copies and moved photos keep theirs when they have it).
+
+        The active model is read after the batch's first write, so SQLite's write lock is held from that read to
+        the commit: an activation (another thread, or ``photobird models use`` in another process) commits either
+        before it, and this batch is scored by the new model, or after it, and re-scores this batch itself
+        (``versions.activate_steps``). Scores computed by the networks at the start of the pass are not used:
+        they may be of a model that is no longer active.
+        """
+        if not photo_ids:
+            return
+        active = s.scalar(select(ModelVersion).where(ModelVersion.active.is_(True)))
+        if active is None:
+            raise versions.VersionError("no active bird model")
+        if active.id != self.version_id:
+            head = versions.load_head(self.library, active)
+            self.models.check_head(head)
+            self.version_id, self.head = active.id, head
+        scored = set(
+            s.scalars(
+                select(BirdScore.photo_id).where(BirdScore.model_id == active.id, BirdScore.photo_id.in_(photo_ids))
+            )
+        )
+        todo = [pid for pid in photo_ids if pid not in scored]
+        rows = versions.score_stored(s, self.models, self.head, active.id, self.embedder_id, todo)
+        if rows:
+            s.execute(insert(BirdScore), rows)
 
     def _write_analysed(self, s: Any, analysed: list[tuple[Outcome, Analysis]], now: Any) -> None:
         """A batch of analysed photos in a few statements (executemany), not seven per photo: on a CPU the
@@ -226,7 +269,7 @@ class _Writer:
         exif = [o.decoded.exif for o, _ in analysed if o.decoded is not None]
         words = self.labelling.words_for([a.labels for _, a in analysed], [(e.latitude, e.longitude) for e in exif])
         labels = self.labelling.rows(s, ids, words)
-        photos, embeddings, scores = [], [], []
+        photos, embeddings = [], []
         for (outcome, a), pw in zip(analysed, words, strict=True):
             d = outcome.decoded
             assert d is not None
@@ -263,12 +306,10 @@ class _Writer:
                     "vector": np.asarray(a.embedding, dtype="<f2").tobytes(),
                 }
             )
-            scores.append({"photo_id": pid, "model_id": self.model_id, "score": a.bird})
         s.execute(update(Photo), photos)  # bulk UPDATE by primary key
         s.execute(insert(Embedding), embeddings)
         if labels:
             s.execute(insert(PhotoLabel), labels)
-        s.execute(insert(BirdScore), scores)
 
     def _reuse(self, s: Any, outcome: Outcome, folders: list[tuple[int, str]], now: Any) -> bool:
         """Same content as a photo the catalogue already analysed: re-link a moved one, or copy results."""
@@ -432,7 +473,7 @@ class Indexer:
             )
             indexed_before = s.query(Photo).filter(Photo.state == PhotoState.INDEXED).count()
         summary.unchanged = indexed_before
-        writer = _Writer(self.library, embedder_id, version.id, labelling)
+        writer = _Writer(self.library, embedder_id, labelling, models, version.id, head)
         writer.load_words()
         total = len(jobs)
         yield Progress(Phase.INDEXING, 0, total)
@@ -508,7 +549,6 @@ class Indexer:
                 if writer.retry:  # looked known, but nothing to re-use: decode after all
                     retry_ids |= {j.photo_id for j in writer.retry}
                     queue.extend(writer.retry)
-                    done -= len(writer.retry)
                     writer.retry = []
                     exhausted = False
                 pending = len(in_flight) + len(batch) + sum(len(c) for c in analysing.values())
@@ -532,7 +572,6 @@ class Indexer:
                     job, _ = in_flight.pop(fut)
                     outcome = fut.result()
                     current = job.path
-                    done += 1
                     if outcome.kind == "decoded":
                         batch.append(outcome)
                     else:
@@ -541,7 +580,6 @@ class Indexer:
                     if now - started > self.decode_timeout:  # a pathological file: give up on it
                         in_flight.pop(fut)
                         fut.cancel()
-                        done += 1
                         writer.add(
                             Outcome(job, "failed", error=f"took longer than {self.decode_timeout:.0f} s to decode")
                         )
@@ -551,12 +589,15 @@ class Indexer:
                 while batch and len(analysing) < model_threads:
                     submit_batch()
                 due = writer.rows and now - last_commit > self.commit_seconds
+                committed = 0
                 if len(writer.rows) >= self.commit_every or due or (not in_flight and exhausted and not batch):
                     if not in_flight and exhausted and not batch:
                         collect(block=True)
-                    writer.flush(summary)
+                    committed = writer.flush(summary)
+                    done += committed
                     last_commit = time.perf_counter()
-                if now - last_yield > 0.2 or (not in_flight and exhausted):
+                # done is what is committed (a cancel keeps it), and each commit is reported as it lands
+                if committed or now - last_yield > 0.2 or (not in_flight and exhausted):
                     last_yield = now
                     rate = done / max(now - t_start, 1e-9)
                     yield Progress(Phase.INDEXING, done, total, current, rate, summary.failed)

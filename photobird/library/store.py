@@ -2,12 +2,17 @@
 
 Readers never block on the indexer (SQLite's write-ahead log lets them read the last committed state while a
 batch is being written), and only one indexer may write at a time: it holds an exclusive ``flock`` on
-``indexer.lock`` for as long as it runs, and a second one is refused with a message naming the first.
+``indexer.lock`` for as long as it runs, and a second one is refused with a message naming the first and what it
+is doing (indexing, or watching: the app keeping the library up to date).
+
+A folder this process cannot write to (a read-only share, another user's library) is opened read-only: search,
+info and statistics work, and whatever would write says so in one sentence instead of failing inside SQLite.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import fcntl
 import os
@@ -28,8 +33,21 @@ from photobird.library.schema import Setting
 CATALOGUE = "catalogue.sqlite"
 
 
+class LibraryError(Exception):
+    """A library folder PhotoBird cannot use, or cannot write to; the message is one sentence naming the folder
+    and the problem, for the command line and the app to show as it is."""
+
+
 class LibraryBusy(Exception):
-    """Another process is already indexing this library."""
+    """Another process is already indexing or watching this library."""
+
+
+class LockMode(enum.StrEnum):
+    """Why the indexer lock is held, written beside the holder's process id so a refused second indexer can
+    say whether to wait (an indexing run ends) or not to bother (the app watching keeps the library current)."""
+
+    INDEXING = "indexing"
+    WATCHING = "watching"
 
 
 def _alembic_config() -> Config:
@@ -54,16 +72,31 @@ class Library:
 
     def __init__(self, root: Path | str | None = None, migrate: bool = True) -> None:
         self.root = Path(root).expanduser().resolve() if root else config.default_library_dir().resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
         self.thumbs_dir = self.root / "thumbs"
         self.models_dir = self.root / "models"
-        self.thumbs_dir.mkdir(exist_ok=True)
-        self.models_dir.mkdir(exist_ok=True)
         self.db_path = self.root / CATALOGUE
-        self.engine: Engine = create_engine(
-            f"sqlite:///{self.db_path}",
-            connect_args={"timeout": 30, "check_same_thread": False},
+        if self.root.exists() and not self.root.is_dir():
+            raise LibraryError(f"The library {self.root} is a file, not a folder; choose a folder for the library.")
+        #: Whether this process may not write here (``os.access``: root may write a folder without write bits).
+        self.read_only = self.root.is_dir() and not (
+            os.access(self.root, os.W_OK) and (not self.db_path.exists() or os.access(self.db_path, os.W_OK))
         )
+        if self.read_only:
+            if not self.db_path.is_file():
+                raise LibraryError(
+                    f"This library is read-only ({self.root}): it has no catalogue yet, and PhotoBird cannot "
+                    "create one there."
+                )
+            # immutable: SQLite reads a WAL catalogue without creating the -shm file it could not create here
+            url = f"sqlite:///file:{self.db_path}?mode=ro&immutable=1&uri=true"
+        else:
+            try:
+                for folder in (self.root, self.thumbs_dir, self.models_dir):
+                    folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise LibraryError(f"PhotoBird cannot create the library at {self.root}: {e.strerror}.") from e
+            url = f"sqlite:///{self.db_path}"
+        self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(self.engine, "connect", _on_connect)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
@@ -79,6 +112,7 @@ class Library:
             current = MigrationContext.configure(conn).get_current_revision()
         if current == head:
             return
+        self.require_writable("upgrading its catalogue from an older PhotoBird")
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
@@ -96,6 +130,15 @@ class Library:
         finally:
             s.close()
 
+    def require_writable(self, doing: str) -> None:
+        """Refuse, in one sentence, what would write to a read-only library (before it fails inside SQLite or
+        on a lock file); ``doing`` names it: "labelling photos", "indexing"."""
+        if self.read_only:
+            raise LibraryError(
+                f"This library is read-only ({self.root}): {doing} needs to write to it "
+                "(searching and reading it still work)."
+            )
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -108,8 +151,10 @@ class Library:
     # ----------------------------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def indexer_lock(self) -> Iterator[None]:
-        """Exclusive right to index this library; raises ``LibraryBusy`` if another process has it."""
+    def indexer_lock(self, mode: LockMode = LockMode.INDEXING) -> Iterator[None]:
+        """Exclusive right to index this library, held for ``mode`` (written in the lock file as "PID MODE");
+        raises ``LibraryBusy`` if another process has it, saying which process and what it is doing."""
+        self.require_writable("indexing" if mode is LockMode.INDEXING else "watching for changes")
         path = self.root / "indexer.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -118,16 +163,9 @@ class Library:
             except OSError as e:
                 if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise
-                holder = ""
-                with contextlib.suppress(OSError):
-                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-                who = f" (process {holder})" if holder else ""
-                raise LibraryBusy(
-                    f"another PhotoBird is already indexing the library at {self.root}{who}; "
-                    "wait for it to finish or stop it first"
-                ) from None
+                raise LibraryBusy(self._busy_message(fd)) from None
             os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            os.pwrite(fd, f"{os.getpid()} {mode.value}".encode(), 0)
             try:
                 yield
             finally:
@@ -135,6 +173,24 @@ class Library:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+    def _busy_message(self, fd: int) -> str:
+        """What the lock's holder wrote: its process id and why it holds the lock (a holder from before the
+        reason was written, or one caught between taking the lock and writing, counts as indexing)."""
+        written = ""
+        with contextlib.suppress(OSError):
+            written = os.pread(fd, 64, 0).decode(errors="replace")
+        pid, _, why = written.strip().partition(" ")
+        who = f" (process {pid})" if pid else ""
+        if why == LockMode.WATCHING:
+            return (
+                f"PhotoBird{who} is watching the library at {self.root} and keeping it up to date (the app, or "
+                "photobird index --watch), so there is nothing to index here"
+            )
+        return (
+            f"another PhotoBird{who} is already indexing the library at {self.root}; "
+            "wait for it to finish or stop it first"
+        )
 
     # ----------------------------------------------------------------------------------------------------------
     # settings: one registry for library-wide settings

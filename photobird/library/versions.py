@@ -3,7 +3,9 @@
 A version's weights live in the library's ``models/`` folder (the shipped one stays in the app's resources and
 is recorded as ``shipped:<file>``); its sha256 is recorded when it is added and checked whenever it is loaded.
 Activating a version re-scores every photo from its stored embedding, in one transaction, so search always
-agrees with the active model and a failed re-score leaves the previous one active.
+agrees with the active model and a failed re-score leaves the previous one active. An indexer may be writing
+meanwhile (another thread, or another process): both sides settle which model is active under the catalogue's
+write lock (``activate_steps`` here, ``index._Writer`` there), so every indexed photo has the active model's score.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from photobird.library.schema import BirdScore, Embedder, Embedding, ModelVersion, Photo, PhotoState
 from photobird.library.store import Library
-from photobird.models import files
-from photobird.models.runner import HEAD_FILE, Models, load_shipped
+
+if TYPE_CHECKING:  # the model files need torch: only what loads a head imports them, not ``models list``
+    from photobird.models import files
+    from photobird.models.runner import Models
 
 SHIPPED_PREFIX = "shipped:"
 
@@ -47,6 +53,8 @@ def ensure_embedder(library: Library, models: Models) -> int:
 
 def ensure_shipped(library: Library, models: Models) -> ModelVersion:
     """Register the shipped head (once per shipped file) and make it active if nothing else is."""
+    from photobird.models.runner import HEAD_FILE, load_shipped
+
     head = load_shipped(HEAD_FILE, expect_arch="bird-head")
     key = embedder_key(models.spec)
     name = f"shipped-{head.meta.version}-{head.sha256[:8]}"
@@ -96,6 +104,9 @@ def get_version(library: Library, name_or_id: str | int) -> ModelVersion:
 
 
 def load_head(library: Library, version: ModelVersion) -> files.LoadedModel:
+    from photobird.models import files
+    from photobird.models.runner import load_shipped
+
     if version.file.startswith(SHIPPED_PREFIX):
         head = load_shipped(version.file[len(SHIPPED_PREFIX) :], expect_arch="bird-head")
         if head.sha256 != version.sha256:
@@ -106,6 +117,8 @@ def load_head(library: Library, version: ModelVersion) -> files.LoadedModel:
 
 def add_version(library: Library, head_path: Path, name: str, info: dict, embedder: str) -> ModelVersion:
     """Record a trained head file (already inside the library's models/ folder) as an inactive version."""
+    from photobird.models import files
+
     loaded = files.load(head_path, expect_arch="bird-head")
     with library.session() as s:
         row = ModelVersion(
@@ -142,18 +155,22 @@ class RescoreProgress:
     rate: float
 
 
+def _scorable(embedder_id: int, *columns: Any) -> Select:
+    """The photos a bird model scores: indexed ones with an embedding from this embedder."""
+    return (
+        select(*columns)
+        .join(Embedding, (Embedding.photo_id == Photo.id) & (Embedding.embedder_id == embedder_id))
+        .where(Photo.state == PhotoState.INDEXED)
+    )
+
+
 def iter_embeddings(
     library: Library, embedder_id: int, chunk: int = 20000, photo_ids: list[int] | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(photo ids, float16 embeddings (n, dim)) in chunks, straight from the catalogue."""
     with library.session() as s:
         dim = s.get(Embedder, embedder_id).dim
-        q = (
-            select(Embedding.photo_id, Embedding.vector)
-            .join(Photo, Photo.id == Embedding.photo_id)
-            .where(Embedding.embedder_id == embedder_id, Photo.state == PhotoState.INDEXED)
-            .order_by(Embedding.photo_id)
-        )
+        q = _scorable(embedder_id, Photo.id, Embedding.vector).order_by(Photo.id)
         if photo_ids is not None:
             q = q.where(Embedding.photo_id.in_(photo_ids))
         result = s.execute(q).yield_per(chunk)
@@ -169,38 +186,63 @@ def activate_steps(
     """Make ``version`` the active bird model: score every indexed photo from its stored embedding (no image
     is decoded), then swap scores and the active flag in one transaction, so a crash or a cancel before the
     end leaves the previous model active with all its scores.
+
+    An indexer may commit photos meanwhile under the model that is still active (the app's watcher, or the app
+    while ``photobird models use`` runs in another process). So the swap re-reads the catalogue under its write
+    lock and scores there, from their stored embeddings, the photos indexed or re-indexed since they were read
+    (their ``indexed_at`` is not the one read first); the indexer scores every batch with the model active
+    inside its own write transaction (``index._Writer``), so a batch committed after the swap is its business.
     """
     head = head or load_head(library, version)
     models.check_head(head)
     embedder_id = ensure_embedder(library, models)
+    # read before the embeddings: a photo re-indexed after this read has another stamp at the swap
     with library.session() as s:
-        total = (
-            s.scalar(
-                select(func.count())
-                .select_from(Embedding)
-                .join(Photo, Photo.id == Embedding.photo_id)
-                .where(Embedding.embedder_id == embedder_id, Photo.state == PhotoState.INDEXED)
-            )
-            or 0
-        )
+        stamps = dict(s.execute(_scorable(embedder_id, Photo.id, Photo.indexed_at)).all())
+    total = len(stamps)
     t0 = time.perf_counter()
     done = 0
-    rows: list[dict] = []
+    scores: dict[int, float] = {}
     for ids, vecs in iter_embeddings(library, embedder_id):
-        scores = models.score(vecs, head)
-        rows.extend(
-            {"photo_id": i, "model_id": version.id, "score": sc}
-            for i, sc in zip(ids.tolist(), scores.tolist(), strict=True)
-        )
+        scores.update(zip(ids.tolist(), models.score(vecs, head).tolist(), strict=True))
         done += len(ids)
         yield RescoreProgress(done, total, done / max(time.perf_counter() - t0, 1e-9))
     with library.session() as s:
-        s.execute(delete(BirdScore))
-        for i in range(0, len(rows), 50000):
-            s.execute(insert(BirdScore), rows[i : i + 50000])
+        # the first statement writes: SQLite holds the write lock from here to the commit, so no indexer batch
+        # commits in between and what is read below is the catalogue the new model takes over
         s.execute(update(ModelVersion).values(active=False))
         s.execute(update(ModelVersion).where(ModelVersion.id == version.id).values(active=True))
+        s.execute(delete(BirdScore))
+        current = s.execute(_scorable(embedder_id, Photo.id, Photo.indexed_at)).all()
+        unchanged = {pid for pid, at in current if pid in scores and stamps.get(pid) == at}
+        rows = [{"photo_id": pid, "model_id": version.id, "score": scores[pid]} for pid in sorted(unchanged)]
+        rows += score_stored(s, models, head, version.id, embedder_id, [p for p, _ in current if p not in unchanged])
+        for i in range(0, len(rows), 50000):
+            s.execute(insert(BirdScore), rows[i : i + 50000])
     models.set_head(head)
+
+
+def score_stored(
+    s: Session, models: Models, head: files.LoadedModel, version_id: int, embedder_id: int, photo_ids: list[int]
+) -> list[dict]:
+    """``bird_scores`` rows by ``head`` for these photos, from their embeddings as ``s`` sees them: read inside a
+    write transaction, they are the ones it is committing (an indexer's batch) or the newest (an activation).
+    """
+    rows: list[dict] = []
+    for i in range(0, len(photo_ids), 10000):
+        part = s.execute(
+            select(Embedding.photo_id, Embedding.vector).where(
+                Embedding.embedder_id == embedder_id, Embedding.photo_id.in_(photo_ids[i : i + 10000])
+            )
+        ).all()
+        if not part:
+            continue
+        vectors = np.frombuffer(b"".join(v for _, v in part), dtype="<f2").reshape(len(part), -1)
+        rows.extend(
+            {"photo_id": pid, "model_id": version_id, "score": sc}
+            for (pid, _), sc in zip(part, models.score(vectors, head).tolist(), strict=True)
+        )
+    return rows
 
 
 def activate(library: Library, models: Models, version: ModelVersion) -> int:

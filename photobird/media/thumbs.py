@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from pathlib import Path
 
 from PIL import Image
@@ -28,7 +29,9 @@ def make_thumbnail(image: Image.Image, size: int = THUMB_SIZE, quality: int = 82
 
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # the process and the thread: two threads may write the same thumbnail at once (two copies of one photo
+    # decoded side by side), and each must rename its own file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)

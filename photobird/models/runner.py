@@ -50,15 +50,31 @@ THUMBNAIL_VIEW = 224
 DECODE_SIDE = 288
 
 
+class DeviceError(Exception):
+    """A device that is not known, or not on this machine; the message names it and the usable ones."""
+
+
+def usable_devices() -> list[str]:
+    """The devices the networks can run on here, as ``--device`` takes them."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    apple = ["mps"] if torch.backends.mps.is_available() else []
+    return ["auto", "cpu", *(["cuda"] if gpus else []), *(f"cuda:{i}" for i in range(gpus)), *apple]
+
+
 def choose_device(requested: str | None = None) -> torch.device:
-    """``requested``, else ``PHOTOBIRD_DEVICE``, else CUDA when a GPU is there, else the CPU."""
-    name = requested or os.environ.get("PHOTOBIRD_DEVICE") or ""
-    if not name or name == "auto":
+    """``requested``, else ``PHOTOBIRD_DEVICE``, else CUDA when a GPU is there, else the CPU.
+
+    Anything else is refused, with the usable ones, before a model is loaded: a device torch does not know
+    ("tpu") and one this machine lacks ("cuda" without a GPU) would otherwise fail later, or not at all.
+    """
+    name = requested or os.environ.get("PHOTOBIRD_DEVICE") or "auto"
+    if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("PHOTOBIRD_DEVICE asks for CUDA but no CUDA device is available")
-    return device
+    usable = usable_devices()
+    if name not in usable:
+        source = "" if requested else " (from PHOTOBIRD_DEVICE)"
+        raise DeviceError(f"PhotoBird cannot run on the device '{name}'{source}; usable here: {', '.join(usable)}.")
+    return torch.device(name)
 
 
 def shipped_manifest() -> dict[str, str]:

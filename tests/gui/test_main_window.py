@@ -222,3 +222,75 @@ def test_search_shows_the_first_page_then_the_count_and_the_rest(qtbot, library,
     qtbot.waitUntil(lambda: grid_ids(win) == expected, timeout=10_000)
     qtbot.waitUntil(lambda: win.result_count.text() == f"{len(expected):,} photos", timeout=10_000)
     win.close()
+
+
+def test_a_failing_background_job_is_logged_and_shown(qtbot, library, settings) -> None:
+    """A job started without an error handler of its own: its traceback goes to the library's log file and
+    the window says what failed in one line, with the traceback a click away."""
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    win = MainWindow(library, device="cpu", settings=settings, start_indexing=False)
+    qtbot.addWidget(win)
+    win.show()
+
+    def read_the_far_side_of_the_moon() -> None:
+        raise OSError("the moon is not mounted")
+
+    win.runner.run(read_the_far_side_of_the_moon)
+    log_file = library.root / "photobird.log"
+    qtbot.waitUntil(lambda: log_file.is_file() and "the moon is not mounted" in log_file.read_text(), timeout=10_000)
+    logged = log_file.read_text()
+    assert "Traceback (most recent call last)" in logged and "read_the_far_side_of_the_moon" in logged
+    qtbot.waitUntil(lambda: win.problem.isVisible(), timeout=10_000)
+    assert "the moon is not mounted" in win.problem.text.text()
+    assert "\n" not in win.problem.text.text()
+    qtbot.mouseClick(win.problem.details_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.problem.dialog is not None and win.problem.dialog.isVisible(), timeout=10_000)
+    details = win.problem.dialog.findChild(QPlainTextEdit).toPlainText()
+    assert "read_the_far_side_of_the_moon" in details and str(log_file) in details
+    win.close()
+
+
+def test_labels_made_by_another_process_reach_the_window(qtbot, tmp_path: Path, library, settings) -> None:
+    """``photobird label`` (or any other process) labels photos while the app is open: the training tab's
+    counts, Retrain and the grid's badges follow within seconds."""
+    import subprocess
+    import sys
+
+    from photobird.library import scan
+
+    photos = tmp_path / "photos"
+    truth = copy_real(photos, 8, 8)
+    scan.add_folder(library, photos)
+    win = open_window(qtbot, library, settings)
+    wait_up_to_date(qtbot, win)
+    qtbot.waitUntil(lambda: len(win.model.ids) == 16, timeout=10_000)
+    cells = {pid: win.model.index(win.model.row_of(pid)) for pid in win.model.ids}
+    qtbot.waitUntil(lambda: all(c.data(BRIEF_ROLE) is not None for c in cells.values()), timeout=10_000)
+    panel = win.training_panel
+    assert panel is not None
+    qtbot.waitUntil(lambda: "needs at least" in panel.readiness.text(), timeout=10_000)
+    assert not panel.retrain_btn.isEnabled()
+
+    code = (
+        "import sys\n"
+        "from photobird.library import catalogue\n"
+        "from photobird.library.store import Library\n"
+        "lib = Library(sys.argv[1])\n"
+        "for path, label in zip(sys.argv[2::2], sys.argv[3::2]):\n"
+        "    catalogue.set_user_label(lib, [catalogue.photo_id_for_path(lib, path)], label)\n"
+    )
+    labels = {str(photos / name): "bird" if is_bird else "not-bird" for name, is_bird in truth.items()}
+    args = [a for pair in labels.items() for a in pair]
+    subprocess.run([sys.executable, "-c", code, str(library.root), *args], check=True)
+
+    qtbot.waitUntil(panel.retrain_btn.isEnabled, timeout=20_000)
+    assert panel.readiness.text().startswith("8 bird and 8 not-bird")
+    expected = {catalogue.photo_id_for_path(library, path): label for path, label in labels.items()}
+    qtbot.waitUntil(
+        lambda: all(
+            (b := cells[pid].data(BRIEF_ROLE)) is not None and b.user_label == label for pid, label in expected.items()
+        ),
+        timeout=20_000,
+    )
+    win.close()

@@ -154,3 +154,31 @@ def test_cli_errors_lists_reasons(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert {Path(r["path"]).name for r in rows} == {"text.jpg", "zero.png"}
     assert all(r["error"] for r in rows)
+
+
+def test_cli_label_refuses_a_file_that_failed_to_index(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    root.mkdir()
+    good = jpeg(800, 600)
+    (root / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    shutil.copy2(next(config.real_photos_dir().glob("*.JPEG")), root / "good.jpg")
+    env = {**os.environ, "PHOTOBIRD_LIBRARY": str(tmp_path / "lib")}
+    run = [sys.executable, "-m", "photobird"]
+    subprocess.run([*run, "folders", "add", str(root)], check=True, env=env, capture_output=True)
+    subprocess.run([*run, "index"], check=True, env=env, capture_output=True)
+
+    out = subprocess.run(
+        [*run, "label", str(root / "truncated.jpg"), str(root / "good.jpg"), "bird"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0
+    refused = out.stderr.strip().splitlines()
+    assert len(refused) == 1 and str(root / "truncated.jpg") in refused[0] and "truncated" in refused[0], refused
+    assert out.stdout.strip() == "Marked 1 photo bird."
+    stats = subprocess.run([*run, "stats", "--json"], check=True, env=env, capture_output=True, text=True)
+    assert json.loads(stats.stdout)["user_bird"] == 1  # the good photo only: the training set has no broken file
+
+    out = subprocess.run([*run, "label", str(root / "good.jpg"), "clear"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "Cleared the mark of 1 photo."

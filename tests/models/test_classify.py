@@ -15,7 +15,7 @@ from PIL import Image
 from photobird import config
 from photobird.classify import classify
 from photobird.models import real_photos
-from photobird.models.runner import Models, SeedScorer, choose_device
+from photobird.models.runner import DeviceError, Models, SeedScorer, choose_device
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_device_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
         monkeypatch.setenv("PHOTOBIRD_DEVICE", "cuda")
-        with pytest.raises(RuntimeError, match="no CUDA"):
+        with pytest.raises(DeviceError, match="'cuda' \\(from PHOTOBIRD_DEVICE\\)"):
             choose_device()
 
 
