@@ -248,6 +248,7 @@ class MainWindow(QMainWindow):
         # window shows follows within seconds.
         self._changes = CatalogueWatch(library)
         self._polling = False
+        self._last_progress: Any = None  # the indexer's last record while indexing (what Paused shows)
         self._indexing = False  # this app's indexer is bringing photos in (not only watching)
         self._changes_timer = QTimer(self)
         self._changes_timer.setInterval(CHANGES_POLL_MS)
@@ -358,7 +359,14 @@ class MainWindow(QMainWindow):
         else:
             t.pause()
             self.pause_btn.setText("Resume")
-            self.status_text.setText("Indexing paused.")
+            self._show_paused()
+
+    def _show_paused(self) -> None:
+        """Paused says so, with what is committed (progress that was on its way when the user paused is shown
+        this way too, not as a live rate)."""
+        p = self._last_progress
+        done = f" \u00b7 {p.done:,} of {p.total:,} indexed" if p is not None and p.total else ""
+        self.status_text.setText(f"Paused{done}. Click Resume to go on.")
 
     def toggle_indexing(self) -> None:
         if self.index_task is not None and not self.index_task.done.is_set():
@@ -368,6 +376,14 @@ class MainWindow(QMainWindow):
             self.start_indexing()
 
     def _index_progress(self, p: Any) -> None:
+        if p.phase == "indexing":
+            self._last_progress = p
+        t = self.index_task
+        if t is not None and t.paused and p.phase in ("indexing", "labelling"):
+            if p.total:
+                self.progress.setValue(p.done)
+            self._show_paused()
+            return
         # while photos arrive, each change re-runs the search (new photos appear); once watching, it does not
         self._indexing = p.phase not in ("watching", "done")
         if p.phase == "indexing" and p.total:

@@ -10,8 +10,9 @@ from PySide6.QtWidgets import QFileDialog
 
 from photobird.gui.grid import BRIEF_ROLE, ID_ROLE, NOT_BIRD_COLOR
 from photobird.gui.main_window import MainWindow
-from photobird.library import catalogue
+from photobird.library import catalogue, scan
 from photobird.library.search import search
+from tests.gui.test_responsiveness import make_photos
 from tests.library.conftest import copy_real
 
 TIMEOUT = 180_000
@@ -124,7 +125,6 @@ def has_color_near(win: MainWindow, index, color: QColor) -> bool:
 def test_viewer_keys(qtbot, tmp_path: Path, library, settings) -> None:
     photos = tmp_path / "photos"
     copy_real(photos, 1, 3)
-    from photobird.library import scan
 
     scan.add_folder(library, photos)
     win = open_window(qtbot, library, settings)
@@ -257,8 +257,6 @@ def test_labels_made_by_another_process_reach_the_window(qtbot, tmp_path: Path, 
     import subprocess
     import sys
 
-    from photobird.library import scan
-
     photos = tmp_path / "photos"
     truth = copy_real(photos, 8, 8)
     scan.add_folder(library, photos)
@@ -294,3 +292,26 @@ def test_labels_made_by_another_process_reach_the_window(qtbot, tmp_path: Path, 
         timeout=20_000,
     )
     win.close()
+
+
+def test_pause_says_paused_with_what_is_committed(qtbot, tmp_path: Path, library, settings) -> None:
+    """Progress already on its way when the user pauses must not bring back a live "Indexing ... photos/s"."""
+    photos = tmp_path / "photos"
+    make_photos(photos, 120)
+    scan.add_folder(library, photos)
+    win = MainWindow(library, device="cpu", settings=settings, start_indexing=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.models is not None or win.models_error is not None, timeout=TIMEOUT)
+    win.start_indexing()
+    qtbot.waitUntil(lambda: win.status_text.text().startswith("Indexing "), timeout=TIMEOUT)
+    qtbot.mouseClick(win.pause_btn, Qt.MouseButton.LeftButton)
+    assert win.pause_btn.text() == "Resume"
+    qtbot.wait(3000)  # whatever progress was queued arrives meanwhile
+    assert win.status_text.text().startswith("Paused"), win.status_text.text()
+    assert "photos/s" not in win.status_text.text()
+    committed = catalogue.stats(library).indexed
+    assert committed < 120
+    qtbot.mouseClick(win.pause_btn, Qt.MouseButton.LeftButton)
+    wait_up_to_date(qtbot, win)
+    assert catalogue.stats(library).indexed == 120
