@@ -656,10 +656,14 @@ class MainWindow(QMainWindow):
             self.library,
             ids,
             label,
-            on_done=lambda _n, ids=ids: self._labelled(ids),
+            on_done=lambda result, ids=ids: self._labelled(ids, result),
         )
 
-    def _labelled(self, ids: list[int]) -> None:
+    def _labelled(self, ids: list[int], result: catalogue.LabelResult) -> None:
+        if result.refused:  # (a photo that could not be indexed is kept out of training; say so, and why)
+            first = result.refused[0]
+            more = f" (and {len(result.refused) - 1} more)" if len(result.refused) > 1 else ""
+            self.statusBar().showMessage(f"Not marked: {Path(first.path).name}{more}: {first.reason}.", 15_000)
         if self.models is not None:  # embed the labelled photos' augmented views now, for retraining later
             from photobird.learn.data import embed_views_for_photos
 

@@ -315,3 +315,22 @@ def test_pause_says_paused_with_what_is_committed(qtbot, tmp_path: Path, library
     qtbot.mouseClick(win.pause_btn, Qt.MouseButton.LeftButton)
     wait_up_to_date(qtbot, win)
     assert catalogue.stats(library).indexed == 120
+
+
+def test_a_photo_that_could_not_be_indexed_is_not_marked_and_the_window_says_why(
+    qtbot, tmp_path: Path, library, settings
+) -> None:
+    photos = tmp_path / "photos"
+    copy_real(photos, 1, 1)
+    good = next(photos.iterdir())
+    (photos / "truncated.jpg").write_bytes(good.read_bytes()[:2000])
+    scan.add_folder(library, photos)
+    win = open_window(qtbot, library, settings)
+    wait_up_to_date(qtbot, win)
+    bad = catalogue.photo_id_for_path(library, photos / "truncated.jpg")
+    fine = catalogue.photo_id_for_path(library, good)
+    win.set_label([bad, fine], "bird")
+    qtbot.waitUntil(lambda: win.statusBar().currentMessage().startswith("Not marked: truncated.jpg"), timeout=20_000)
+    assert "could not be indexed" in win.statusBar().currentMessage()
+    assert catalogue.info(library, fine)["user_label"] == "bird"
+    assert catalogue.info(library, bad)["user_label"] is None
