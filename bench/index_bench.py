@@ -9,6 +9,10 @@ measures, in the same run:
 - the machine's limit for the end-to-end pipeline: cores / (decode time + model time) per photo;
 - a naive pipeline: full-size decode, resize, one photo at a time through the networks;
 - PhotoBird's end-to-end indexing into a fresh library (hashing, thumbnails, database writes included);
+- the faces phase on 12 MP JPEGs of people (four LFW photos from ../shared/data/faces-dev side by side, upscaled
+  with grain: four faces each) and on the camera-like JPEGs above: its limit (reduced-size decode + detection +
+  descriptors, one thread, per core), a naive version (full-size decode, one photo at a time) and PhotoBird's
+  phase over a library whose main index is done;
 - search latency p50/p95 over a generated catalogue of 100,000 photos: the first page of results (what the user
   waits for), the count, and all the results.
 
@@ -40,21 +44,35 @@ from photobird.library import scan
 from photobird.library.index import Indexer
 from photobird.library.schema import BirdScore, Folder, ModelVersion, Photo, PhotoLabel, Word
 from photobird.library.search import PAGE_SIZE, Searcher
-from photobird.library.store import Library
+from photobird.library.store import Library, SettingKey
 from photobird.library.versions import ensure_shipped
 from photobird.media.decode import decode, fit_long, fit_square
+from photobird.models.faces.analyzer import FaceAnalyzer
+from photobird.models.faces.found import DECODE_SIDE as FACE_DECODE_SIDE
 from photobird.models.runner import DECODE_SIDE, Models, Prepared
 from photobird.models.words import WordKind, load_lexicon
 
 
-def make_camera_jpegs(out: Path, n: int, size: tuple[int, int] = (4000, 3000)) -> list[Path]:
-    """12 MP JPEGs that decode like camera files: real content, fine grain, 4:2:0, quality 92, EXIF."""
+def _people_photo(sources: list[Path], i: int) -> Image.Image:
+    """Four LFW photos side by side (2 x 2): a photo of four people."""
+    grid = Image.new("RGB", (500, 500))
+    for k in range(4):
+        grid.paste(Image.open(sources[(i * 4 + k) * 7 % len(sources)]).convert("RGB"), ((k % 2) * 250, (k // 2) * 250))
+    return grid
+
+
+def make_camera_jpegs(out: Path, n: int, size: tuple[int, int] = (4000, 3000), people: bool = False) -> list[Path]:
+    """12 MP JPEGs that decode like camera files: real content, fine grain, 4:2:0, quality 92, EXIF. ``people``:
+    of four people each (faces-dev photos), else of the real photos."""
     out.mkdir(parents=True, exist_ok=True)
-    sources = sorted(config.real_photos_dir().glob("*.JPEG"))
+    if people:
+        sources = sorted((config.shared_data_dir() / "faces-dev").glob("face_*.jpg"))
+    else:
+        sources = sorted(config.real_photos_dir().glob("*.JPEG"))
     rng = np.random.default_rng(0)
     paths = []
     for i in range(n):
-        src = Image.open(sources[(i * 37) % len(sources)]).convert("RGB")
+        src = _people_photo(sources, i) if people else Image.open(sources[(i * 37) % len(sources)]).convert("RGB")
         big = src.resize(size, Image.BICUBIC)
         grain = rng.normal(0, 6, (size[1] // 4, size[0] // 4, 1)).astype(np.float32)
         grain = np.kron(grain, np.ones((4, 4, 1), np.float32))[: size[1], : size[0]]
@@ -129,8 +147,10 @@ def naive(paths: list[Path], models: Models) -> float:
 
 
 def end_to_end(folder: Path, models: Models, workers: int | None) -> tuple[float, int]:
+    """Seconds per photo of the main index (faces off: they are measured on their own, ``faces_phase``)."""
     with tempfile.TemporaryDirectory() as tmp:
         lib = Library(Path(tmp) / "lib")
+        lib.set_setting(SettingKey.FACES, False)
         scan.add_folder(lib, folder)
         indexer = Indexer(lib, models, workers=workers)
         t = time.perf_counter()
@@ -141,6 +161,54 @@ def end_to_end(folder: Path, models: Models, workers: int | None) -> tuple[float
         lib.close()
     assert summary is not None
     return took / max(summary.indexed, 1), summary.indexed
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the faces phase
+
+
+def faces_limit(paths: list[Path], faces: FaceAnalyzer) -> tuple[float, float, int]:
+    """Seconds per photo, one thread: the faces phase's reduced-size decode, and the networks (detection,
+    alignment, descriptors); and how many faces they found."""
+    torch.set_num_threads(1)
+    images = []
+    t = time.perf_counter()
+    for p in paths:
+        images.append(decode(p, min_side=FACE_DECODE_SIDE).image)
+    d = (time.perf_counter() - t) / len(paths)
+    faces.analyze(images[0])  # warm up
+    t = time.perf_counter()
+    found = sum(len(faces.analyze(im)) for im in images)
+    return d, (time.perf_counter() - t) / len(paths), found
+
+
+def faces_naive(paths: list[Path], faces: FaceAnalyzer) -> float:
+    """Full-size decode, then the faces of one photo at a time, torch on every core."""
+    torch.set_num_threads(os.cpu_count() or 1)
+    t = time.perf_counter()
+    for p in paths:
+        with Image.open(p) as im:
+            faces.analyze(ImageOps.exif_transpose(im).convert("RGB"))
+    return (time.perf_counter() - t) / len(paths)
+
+
+def faces_phase(folder: Path, models: Models, faces: FaceAnalyzer) -> float:
+    """Seconds per photo of PhotoBird's faces phase over a library whose main index is done."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = Library(Path(tmp) / "lib")
+        lib.set_setting(SettingKey.FACES, False)
+        scan.add_folder(lib, folder)
+        for _ in Indexer(lib, models, faces=faces).run():
+            pass
+        lib.set_setting(SettingKey.FACES, True)
+        t = time.perf_counter()
+        summary = None
+        for p in Indexer(lib, models, faces=faces).run():
+            summary = p.summary or summary
+        took = time.perf_counter() - t
+        lib.close()
+    assert summary is not None
+    return took / max(summary.analysed, 1)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -374,6 +442,31 @@ def main() -> None:
                 line("  model, ms/photo per core", lambda r: f"{r[6][1] * 1000:.1f}")
                 line("  limit when all cores run, photos/s", lambda r: f"{r[6][2]:.1f}")
                 line("  PhotoBird end-to-end vs that", lambda r: f"{(1 / r[5]) / r[6][2]:.0%}")
+            print()
+
+            faces = FaceAnalyzer(device)
+            people_dir = work / "people"
+            shots = make_camera_jpegs(people_dir, args.camera, people=True)
+            print(f"faces phase ({len(shots)} 12 MP JPEGs of four people each; the camera JPEGs above):")
+            frows = {}
+            for name, paths, folder in (("people", shots, people_dir), ("cam", cam, work / "camera")):
+                d, a, found = faces_limit(paths[:20], faces)
+                nv = faces_naive(paths[:10], faces)
+                phase = faces_phase(folder, models, faces)
+                torch.set_num_threads(cores)
+                frows[name] = (d, a, found / min(len(paths), 20), cores / (d + a), nv, phase)
+
+            def fline(label: str, fn) -> None:
+                print(f"{label:44}{fn(frows['people']):>14}{fn(frows['cam']):>14}")
+
+            fline("faces per photo", lambda r: f"{r[2]:.1f}")
+            fline("decode (faces' reduced size), ms, 1 thread", lambda r: f"{r[0] * 1000:.1f}")
+            fline("detect + align + describe, ms, 1 thread", lambda r: f"{r[1] * 1000:.1f}")
+            fline("limit, photos/s", lambda r: f"{r[3]:.1f}")
+            fline("naive (full-size decode), photos/s", lambda r: f"{1 / r[4]:.1f}")
+            fline("PhotoBird faces phase, photos/s", lambda r: f"{1 / r[5]:.1f}")
+            fline("  vs naive", lambda r: f"{r[4] / r[5]:.2f}x")
+            fline("  vs limit", lambda r: f"{(1 / r[5]) / r[3]:.0%}")
             print()
 
         with tempfile.TemporaryDirectory() as tmp:

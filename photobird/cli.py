@@ -148,6 +148,8 @@ class _Bar:
             )
         elif p.phase == "labelling" and p.total:
             line = f"re-labelling from stored data (no photo decoded): {p.done}/{p.total}"
+        elif p.phase == "analysing" and p.total:
+            line = f"finding faces: {p.done}/{p.total} {p.rate:.1f}/s (the photos are searchable meanwhile)"
         elif p.phase == "watching":
             line = "watching for changes (Ctrl-C to stop)"
         else:
@@ -166,6 +168,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from photobird.library.index import Indexer
     from photobird.library.store import LibraryBusy, LockMode
     from photobird.library.watch import watch
+    from photobird.models.files import ModelFileError
 
     lib = _library(args)
     _device(args)
@@ -187,6 +190,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     except LibraryBusy as e:
         print(f"photobird: {e}", file=sys.stderr)
         return 3
+    except ModelFileError as e:  # a model file missing or damaged: what is committed stays, the run stops
+        bar.done()
+        print(f"photobird: {e}", file=sys.stderr)
+        return 2
     bar.done()
     if summary is not None and not args.watch:
         if args.json:
@@ -194,7 +201,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         else:
             print(
                 f"indexed {summary.indexed}, unchanged {summary.unchanged}, removed {summary.removed}, "
-                f"failed {summary.failed} (see: photobird errors), {summary.seconds:.1f} s"
+                f"failed {summary.failed} (see: photobird errors), faces looked for in {summary.analysed}, "
+                f"{summary.seconds:.1f} s"
             )
     return 0
 
@@ -433,6 +441,92 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _people_error(fn: Callable[[], None]) -> int:
+    from photobird.library.people import PeopleError
+
+    try:
+        fn()
+    except PeopleError as e:
+        print(f"photobird: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+@command("faces")
+def cmd_faces(args: argparse.Namespace) -> int:
+    from photobird.library import people
+    from photobird.library.store import SettingKey
+
+    lib = _library(args)
+    if args.action == "move":
+        lib.require_writable("moving a face")
+        target = None if args.person.lower() == "none" else _int(args.person, "a person id or none")
+        status = _people_error(lambda: people.move_face(lib, _int(args.face, "a face id"), target))
+        if not status:
+            print(f"Face {args.face} " + ("taken out of its person." if target is None else f"is now person {target}."))
+        return status
+    if args.action in ("on", "off"):
+        lib.require_writable("turning faces " + args.action)
+        lib.set_setting(SettingKey.FACES, args.action == "on")
+        if args.action == "off":
+            people.forget_faces(lib)
+            print("Faces are off: every face, person and name was deleted.")
+        else:
+            print("Faces are on: the next index finds them (photobird index).")
+        return 0
+    for face in people.faces(lib):
+        row = {
+            "id": face.id,
+            "path": face.path,
+            "box": face.pixel_box(),
+            "score": round(face.score, 4),
+            "person": face.person,
+            "name": face.name,
+        }
+        if args.json:
+            _print_json(row)
+        else:
+            who = face.name or (f"person {face.person}" if face.person is not None else "nobody yet")
+            print(f"{face.id:6d}  {face.path}  {row['box']}  {who}")
+    return 0
+
+
+@command("people")
+def cmd_people(args: argparse.Namespace) -> int:
+    from photobird.library import people
+
+    lib = _library(args)
+    if args.action == "name":
+        lib.require_writable("naming a person")
+        status = _people_error(lambda: people.name_person(lib, _int(args.id, "a person id"), " ".join(args.name)))
+        if not status:
+            print(f"Person {args.id} is now {' '.join(' '.join(args.name).split())}.")
+        return status
+    if args.action == "merge":
+        lib.require_writable("merging people")
+        keep, other = _int(args.keep, "a person id"), _int(args.other, "a person id")
+        status = _people_error(lambda: people.merge_people(lib, keep, other))
+        if not status:
+            print(f"Person {other} merged into person {keep}.")
+        return status
+    found = people.people(lib)
+    for person in found:
+        if args.json:
+            _print_json(dataclasses.asdict(person))
+        else:
+            print(f"{person.id:6d}  {person.name or '(no name)'}  {person.photos} photos, {person.faces} faces")
+    if not found and not args.json:
+        print("no people yet (faces are grouped into people as photos are indexed)", file=sys.stderr)
+    return 0
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise Refused(f"{text!r} is not {what}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="photobird", description="Find what is in your photos, offline. With no command, opens the app."
@@ -509,6 +603,27 @@ def build_parser() -> argparse.ArgumentParser:
     ml.add_argument("--json", action="store_true", help="one JSON object per version")
     mu = msub.add_parser("use", help="make a version active (re-scores the library)")
     mu.add_argument("version", help="name (v1, shipped-...) or id")
+
+    p = sub.add_parser("faces", help="the faces found in the photos (one line, or JSON object, per face)")
+    p.add_argument("--json", action="store_true", help="one JSON object per face: path, box in pixels, person")
+    p.set_defaults(action="list")
+    fsub = p.add_subparsers(dest="action", help="move a face, or turn faces on or off")
+    fm = fsub.add_parser("move", help="put a face in another person, or take it out of its person (none)")
+    fm.add_argument("face", metavar="FACE_ID", help="the face (its id in: photobird faces)")
+    fm.add_argument("person", metavar="PERSON_ID|none", help="the person it belongs to, or none: not this person")
+    fsub.add_parser("on", help="find faces and group them into people (the default)")
+    fsub.add_parser("off", help="stop finding faces and delete every face, person and name")
+
+    p = sub.add_parser("people", help="people (groups of faces), named ones first")
+    p.add_argument("--json", action="store_true", help="one JSON object per person")
+    p.set_defaults(action="list")
+    psub = p.add_subparsers(dest="action", help="name or merge people")
+    pn = psub.add_parser("name", help="name (or rename) a person; the name becomes a search word")
+    pn.add_argument("id", metavar="ID", help="the person (its id in: photobird people)")
+    pn.add_argument("name", nargs="+", metavar="NAME", help="their name")
+    pm = psub.add_parser("merge", help="put every face of the second person into the first")
+    pm.add_argument("keep", metavar="ID", help="the person who stays")
+    pm.add_argument("other", metavar="ID", help="the person merged into them")
     return parser
 
 

@@ -41,13 +41,14 @@ from PySide6.QtWidgets import (
 from photobird import config, logs
 from photobird.gui.grid import ID_ROLE, PhotoGrid, PhotoGridModel
 from photobird.gui.notify import ProblemLine, notify
+from photobird.gui.people_view import PeopleView
 from photobird.gui.things import InYourPhotos
 from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
-from photobird.library import catalogue, scan
+from photobird.library import catalogue, people, scan
 from photobird.library.changes import CatalogueWatch
 from photobird.library.search import PAGE_SIZE, Searcher
-from photobird.library.store import Library, LockMode
+from photobird.library.store import Library, LockMode, SettingKey
 
 SEARCH_DEBOUNCE_MS = 250
 CHANGES_POLL_MS = 1500  # how often to ask whether anyone committed to the catalogue (a trivial query)
@@ -199,6 +200,15 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.addTab(splitter, "Photos")
+        self.people_view = PeopleView(library, self.runner)
+        self.people_view.search_requested.connect(self.show_search)
+        self.people_view.people_changed.connect(self.refresh_all)
+        self.people_view.faces_toggled.connect(self.set_faces)
+        self.tabs.addTab(self.people_view, "People")
+        self.tabs.currentChanged.connect(
+            lambda i: self.people_view.refresh() if self.tabs.widget(i) is self.people_view else None
+        )
+        self.catalogue_changed.connect(self.people_view.refresh)
         # added once the models have loaded: the panel's imports need torch, which a worker imports meanwhile
         self.training_panel: QWidget | None = None
         self.setCentralWidget(self.tabs)
@@ -379,7 +389,7 @@ class MainWindow(QMainWindow):
         if p.phase == "indexing":
             self._last_progress = p
         t = self.index_task
-        if t is not None and t.paused and p.phase in ("indexing", "labelling"):
+        if t is not None and t.paused and p.phase in ("indexing", "labelling", "analysing"):
             if p.total:
                 self.progress.setValue(p.done)
             self._show_paused()
@@ -392,6 +402,14 @@ class MainWindow(QMainWindow):
             self.progress.setValue(p.done)
             name = Path(os.fsdecode(p.current)).name if p.current else ""
             self.status_text.setText(f"Indexing {p.done:,} of {p.total:,} \u00b7 {p.rate:.1f} photos/s \u00b7 {name}")
+        elif p.phase == "analysing" and p.total:
+            self.progress.show()
+            self.progress.setMaximum(p.total)
+            self.progress.setValue(p.done)
+            self.status_text.setText(
+                f"Finding faces: {p.done:,} of {p.total:,} photos · {p.rate:.1f} photos/s "
+                "(they are searchable meanwhile)"
+            )
         elif p.phase == "labelling" and p.total:
             self.progress.show()
             self.progress.setMaximum(p.total)
@@ -450,6 +468,37 @@ class MainWindow(QMainWindow):
         if self.stack.currentWidget() is self.viewer:
             self.viewer.refresh_info()
         self.catalogue_changed.emit()
+
+    # people -----------------------------------------------------------------------------------------------------
+
+    def show_search(self, query: str) -> None:
+        """Show the photos of a search at once (a person chosen in the People view)."""
+        self.tabs.setCurrentIndex(0)
+        if self.stack.currentWidget() is self.viewer:
+            self.close_viewer()
+        self.search_box.blockSignals(True)
+        self.search_box.setText(query)
+        self.search_box.blockSignals(False)
+        self.run_search()
+
+    def set_faces(self, enabled: bool) -> None:
+        """Turn faces on or off: the indexer stops first (so no face is written after the data is deleted), then
+        the setting changes (off: every face, person and name is deleted), then indexing starts again."""
+
+        def change(library: Library) -> None:
+            library.set_setting(SettingKey.FACES, enabled)
+            if not enabled:
+                people.forget_faces(library)
+
+        def apply() -> None:
+            self.runner.run(change, self.library, on_done=lambda _: (self.refresh_all(), self.start_indexing()))
+
+        t = self.index_task
+        if t is not None and not t.done.is_set():
+            t.signals.ended.connect(apply)
+            t.cancel()
+        else:
+            apply()
 
     # search -----------------------------------------------------------------------------------------------------
 

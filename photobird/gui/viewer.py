@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
+from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPen, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from photobird.gui.worker import TaskRunner
@@ -30,6 +30,29 @@ def _load(library: Library, photo_id: int, side: int) -> tuple[dict[str, Any], Q
         return info, qimage, None
     except DecodeError as e:
         return info, None, str(e)
+
+
+def with_faces(image: QImage, faces: list[dict[str, Any]]) -> QPixmap:
+    """The photo with a box on each face and the person's name under it (unnamed people by number)."""
+    pixmap = QPixmap.fromImage(image)
+    if not faces:
+        return pixmap
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    w, h = pixmap.width(), pixmap.height()
+    font = QFont(painter.font())
+    font.setPixelSize(max(12, round(min(w, h) / 40)))
+    painter.setFont(font)
+    for face in faces:
+        left, top, right, bottom = face["box"]
+        named = face["name"] is not None
+        painter.setPen(QPen(QColor(255, 210, 0) if named else QColor(255, 255, 255), max(2, round(min(w, h) / 300))))
+        painter.drawRect(round(left * w), round(top * h), round((right - left) * w), round((bottom - top) * h))
+        text = face["name"] or (f"person {face['person']}" if face["person"] is not None else "")
+        if text:
+            painter.drawText(round(left * w), round(bottom * h) + font.pixelSize() + 2, text)
+    painter.end()
+    return pixmap
 
 
 def _place_text(info: dict[str, Any]) -> str:
@@ -104,6 +127,7 @@ class Viewer(QWidget):
             ("bird", "Bird model"),
             ("user", "Your label"),
             ("labels", "Sees"),
+            ("people", "People"),
             ("hint", ""),
         ):
             lab = QLabel()
@@ -141,7 +165,8 @@ class Viewer(QWidget):
             return  # the user has moved on
         info, image, error = result
         self.image.set_image(
-            QPixmap.fromImage(image) if image is not None else None, f"cannot show this file: {error}" if error else ""
+            with_faces(image, info.get("faces", [])) if image is not None else None,
+            f"cannot show this file: {error}" if error else "",
         )
         self._info(photo_id, info)
 
@@ -166,6 +191,9 @@ class Viewer(QWidget):
         f["user"].setText({"bird": "bird", "not-bird": "not bird"}.get(info["user_label"] or "", "none"))
         words = [f"{w} {p:.0%}" for w, p in info["labels"].items() if p >= 0.1][:8]
         f["labels"].setText(", ".join(words) or "nothing recognised")
+        faces = info.get("faces", [])
+        names = [x["name"] or (f"person {x['person']}" if x["person"] is not None else "unknown") for x in faces]
+        f["people"].setText(", ".join(names) if faces else "no faces found")
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()

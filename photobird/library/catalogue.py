@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from photobird.library import people
 from photobird.library.schema import (
     BirdScore,
     Folder,
@@ -27,7 +28,7 @@ from photobird.library.schema import (
     Word,
     utcnow,
 )
-from photobird.library.search import LABEL_THRESHOLD
+from photobird.library.search import FACE_WORDS, LABEL_THRESHOLD, Searcher
 from photobird.library.store import Library
 from photobird.models.words import BIRD_WORD, WordKind, load_lexicon
 
@@ -172,6 +173,10 @@ def info(library: Library, photo_id: int) -> dict[str, Any]:
         "thumbnail": str(library.thumb_path(p.content_hash))
         if p.content_hash and p.state == PhotoState.INDEXED
         else None,
+        "faces": [
+            {"id": f.id, "box": list(f.box), "pixels": f.pixel_box(), "person": f.person, "name": f.name}
+            for f in people.faces(library, [p.id])
+        ],
     }
 
 
@@ -285,6 +290,8 @@ def word_counts(library: Library, limit: int = 60, min_p: float = LABEL_THRESHOL
         lexicon = load_lexicon()
         present = {w for _, w, _, _ in rows}
         rows = [r for r in rows if lexicon.is_shown(r[1]) and lexicon.synonym_of.get(r[1]) not in present]
+        # a people word also finds every photo with a face: counted as its search counts it
+        rows = [(i, w, k, _search_count(library, w) if w in FACE_WORDS else n) for i, w, k, n in rows]
         birds = bird_count(library)
 
         def useful(r: Any) -> tuple[int, int, str]:
@@ -316,11 +323,13 @@ def word_counts(library: Library, limit: int = 60, min_p: float = LABEL_THRESHOL
     return out
 
 
+def _search_count(library: Library, query: str) -> int:
+    return Searcher(library).count(query)
+
+
 def bird_count(library: Library) -> int:
     """Photos a "bird" search finds (the active model at its threshold, the user's labels winning)."""
-    from photobird.library.search import Searcher
-
-    return Searcher(library).count("bird")
+    return _search_count(library, BIRD_WORD)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ the app runs it on a worker thread; not pulling pauses it, ``close()`` cancels i
    bird score is the model active *in that transaction* (a version may be activated while a pass runs), and
    progress counts a photo as done once it is committed, so a cancel never takes back what was reported done.
 5. Missing photos nobody re-linked are purged.
+6. The analyzers after recognition (faces: ``analyses.run``) go over the photos they have not seen, as their own
+   phase: a new folder is searchable by content before its faces are found, and a library indexed before an
+   analyzer existed runs only that analyzer.
 
 A file that cannot be read is recorded with its reason (``photobird errors``) and the worker goes on.
 """
@@ -22,22 +25,23 @@ A file that cannot be read is recorded with its reason (``photobird errors``) an
 from __future__ import annotations
 
 import collections
-import enum
 import hashlib
 import os
 import time
 from collections.abc import Callable, Generator
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, insert, select, update
 
+from photobird.library import analyses, versions
 from photobird.library import labelling as labelling_mod
 from photobird.library import scan as scan_mod
-from photobird.library import versions
+from photobird.library.face_analysis import FacesAnalyzer
 from photobird.library.labelling import Labelling
+from photobird.library.progress import IndexSummary, Phase, Progress
 from photobird.library.schema import (
     BirdScore,
     Embedding,
@@ -47,48 +51,15 @@ from photobird.library.schema import (
     PhotoState,
     utcnow,
 )
-from photobird.library.store import Library
+from photobird.library.store import Library, SettingKey
 from photobird.media.decode import Decoded, DecodeError, decode
 from photobird.media.thumbs import make_thumbnail, write_atomic
+from photobird.models.faces.analyzer import FaceAnalyzer
 from photobird.models.files import LoadedModel
 from photobird.models.runner import DECODE_SIDE, Analysis, Models, Prepared
 
 #: Files larger than this are refused without reading them (no photo is this big; a disk image might be).
 MAX_FILE_BYTES = 512 * 1024 * 1024
-
-
-class Phase(enum.StrEnum):
-    SCANNING = "scanning"
-    LABELLING = "labelling"  # re-labelling photos from stored data (new word heads): no decoding
-    INDEXING = "indexing"
-    FINISHING = "finishing"
-    DONE = "done"
-    WATCHING = "watching"  # up to date, waiting for the watcher's next change (``watch``)
-
-
-@dataclass(frozen=True)
-class Progress:
-    phase: Phase
-    done: int
-    total: int
-    current: str | None = None
-    rate: float = 0.0  # photos per second
-    failed: int = 0
-    summary: IndexSummary | None = None
-
-
-@dataclass
-class IndexSummary:
-    indexed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    failed: int = 0
-    relinked: int = 0
-    relabelled: int = 0
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds": round(self.seconds, 2)}
 
 
 @dataclass
@@ -399,9 +370,13 @@ class Indexer:
         commit_every: int = 64,
         commit_seconds: float = 1.0,
         decode_timeout: float = 60.0,
+        faces: FaceAnalyzer | Callable[[], FaceAnalyzer] | None = None,
     ) -> None:
+        """``faces``: the face networks (or a factory); by default they are loaded when the library wants faces
+        (``SettingKey.FACES``) and some photo has not been through them."""
         self.library = library
         self._models = models
+        self._faces = faces
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.model_threads = model_threads
         self.batch_size = batch_size
@@ -414,6 +389,14 @@ class Indexer:
         if not isinstance(self._models, Models):
             self._models = self._models()
         return self._models
+
+    @property
+    def faces(self) -> FaceAnalyzer:
+        if self._faces is None:
+            self._faces = FaceAnalyzer(self.models.device)
+        elif not isinstance(self._faces, FaceAnalyzer):
+            self._faces = self._faces()
+        return self._faces
 
     def run(
         self, scan_first: bool = True, folder_paths: list[str] | None = None, purge: bool = True
@@ -473,6 +456,10 @@ class Indexer:
         if purge:
             yield Progress(Phase.FINISHING, total, total)
             summary.removed = purge_missing(self.library)
+        if self.library.get_setting(SettingKey.FACES):
+            # after the main index: the photos are searchable by content before their faces are found
+            later = [FacesAnalyzer(self.faces)]
+            summary.analysed = yield from analyses.run(self.library, later, models.device.type)
         summary.seconds = time.perf_counter() - t0
         yield Progress(
             Phase.DONE, total, total, rate=total / max(summary.seconds, 1e-9), failed=summary.failed, summary=summary

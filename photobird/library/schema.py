@@ -9,6 +9,13 @@ What belongs to what:
 - **Embeddings** and **labels** (searchable words) come from one *embedder* (the backbone + CIFAR network
   pair, identified by their weights' hashes); **bird scores** come from one *model version* (a bird head).
   Re-scoring the library with a new head adds rows for that version and never touches an image.
+- Recognition is the first analyzer: a photo is *indexed* once the embedder has seen it (``photos.embedder_id``
+  says which). Every later analyzer (faces, and what comes next) records in ``photo_analyses`` which version of
+  it analysed a photo, and keeps its results in its own tables (``faces``), so adding or upgrading one runs only
+  that one over the library.
+- **People** are groups of faces. What the user decides about faces (this face is Anna, this one is not Bob) is
+  a **face decision** keyed by content hash and the face's place in the picture, so it survives re-detection,
+  moves, renames and re-adding, and always wins over automatic grouping.
 
 The indexes are shaped for search (``photobird.library.search``): each ranked way into the photos can be walked
 in the order results are shown and stopped after a page (photos by date taken, newest first; a word's photos by
@@ -246,3 +253,82 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String, primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+
+
+class AnalyzerKind(enum.StrEnum):
+    """The analyzers that run after recognition, each with its own version and tables."""
+
+    FACES = "faces"
+
+
+class PhotoAnalysis(Base):
+    """Which version of an analyzer has analysed a photo (written in the transaction that writes its results,
+    so a crash never leaves a photo half-analysed: it has this row and its results, or neither)."""
+
+    __tablename__ = "photo_analyses"
+
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    analyzer: Mapped[str] = mapped_column(String(16), primary_key=True)  # AnalyzerKind
+    version: Mapped[str] = mapped_column(String(64))
+    analysed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: Why this analyzer could not analyse the photo (the photo stays searchable by what others found).
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_photo_analyses_analyzer_version", "analyzer", "version"),)
+
+
+class Person(Base):
+    """A group of faces: named by the user, or not yet (shown after the named ones)."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FaceAssignment(enum.StrEnum):
+    """Who put a face in its person: grouping may move an automatic one, never one the user placed."""
+
+    AUTO = "auto"
+    USER = "user"
+
+
+class Face(Base):
+    """A face the detector found, where it is (fractions of the photo as displayed, EXIF orientation applied, so
+    a box does not depend on the size the photo was analysed at), and its 128-number descriptor."""
+
+    __tablename__ = "faces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), index=True)
+    left: Mapped[float] = mapped_column(Float)
+    top: Mapped[float] = mapped_column(Float)
+    right: Mapped[float] = mapped_column(Float)
+    bottom: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    descriptor: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, 128 values
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), index=True)
+    assignment: Mapped[str] = mapped_column(String(8), default=FaceAssignment.AUTO.value)  # FaceAssignment
+
+
+class FaceVerdict(enum.StrEnum):
+    IS = "is"  # this face is this person (named, merged or moved there by the user)
+    IS_NOT = "is-not"  # this face is not this person (removed from them by the user)
+
+
+class FaceDecision(Base):
+    """The user's word on a face, kept by the picture's content and the face's box (fractions), so it finds the
+    face again after re-detection, a move, a rename or the photo leaving and coming back."""
+
+    __tablename__ = "face_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    left: Mapped[float] = mapped_column(Float)
+    top: Mapped[float] = mapped_column(Float)
+    right: Mapped[float] = mapped_column(Float)
+    bottom: Mapped[float] = mapped_column(Float)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(8))  # FaceVerdict
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -6,6 +6,9 @@ The language, as a user types it:
   ``person``, ``cell phone``, ``beach``, ``kitchen``, ``people``; matched as a phrase first (``hot dog`` is one
   word), then with plurals and synonyms (``birds``, ``kids``, ``sofa``, ``tv``; ``words.Lexicon``);
 - places where photos were taken (``paris``, ``california``, ``japan``: words of this library, from GPS);
+- the names the user gave people (``anna``, ``anna smith``, ``anna -bob``): photos with a face of that person (a
+  name the user gave wins over a word the models know); ``person:12`` is a person by id (named or not);
+  ``person`` and ``people`` also find every photo with a face in it, first, as certain;
 - ``bird`` is answered by the bird model at its threshold, and the user's own labels win: a photo marked "not
   bird" never matches, one marked "bird" always does;
 - ``-word`` or ``not word`` excludes; several terms must all match (AND);
@@ -37,13 +40,16 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import select
 
-from photobird.library.schema import NAMES_TABLE, Photo, PhotoState, Word
+from photobird.library.schema import NAMES_TABLE, Person, Photo, PhotoState, Word
 from photobird.library.store import Library
 from photobird.models.words import BIRD_WORD, Lexicon, WordKind, load_lexicon
 
 #: The probability a word needs to count as "in the photo": an ImageNet word's summed probability, and the
 #: point every everyday head is calibrated to (``training/train_labels.py``; see training/README.md).
 LABEL_THRESHOLD = 0.3
+
+#: Words that also find every photo with a face in it.
+FACE_WORDS = frozenset({"person", "people"})
 
 #: The most words a phrase of the lexicon or of a place has ("hen of the woods mushroom", "united states of
 #: america"): the parser tries phrases this long first.
@@ -59,6 +65,7 @@ class TermKind(StrEnum):
 
     LABEL = "label"  # a word the models found in the photo, ranked by their confidence
     PLACE = "place"  # where the photo was taken (from GPS): certain, so it does not rank
+    PERSON = "person"  # a person the user named: the photos with their faces; certain, so it does not rank
     BIRD = "bird"  # the bird model and the user's bird labels
     DATE = "date"
     CAMERA = "camera"
@@ -97,9 +104,10 @@ def parse(
     lexicon: Lexicon | None = None,
     cameras: frozenset[str] = frozenset(),
     library_words: frozenset[str] = frozenset(),
+    people: frozenset[str] = frozenset(),
 ) -> ParsedQuery:
     """Turn what the user typed into terms (pure: no database). ``library_words``: words only this library has
-    (places)."""
+    (places); ``people``: the names of its people, whole and word by word, lower case."""
     lexicon = lexicon if lexicon is not None else load_lexicon()
     tokens = re.findall(r'-?"[^"]*"|\S+', query.lower())
     parsed = ParsedQuery()
@@ -115,6 +123,10 @@ def parse(
             continue
         if tok.startswith("-") and len(tok) > 1:
             negated, tok = True, tok[1:]
+        if re.fullmatch(r"person:\d+", tok):  # a person by id (an unnamed one: the People view's click)
+            parsed.terms.append(Term(TermKind.PERSON, tok, negated))
+            i += 1
+            continue
         if tok.startswith('"') and tok.endswith('"') and len(tok) >= 2:  # a quoted phrase: names only
             parsed.terms.append(Term(TermKind.NAME, tok.strip('"'), negated))
             i += 1
@@ -145,13 +157,18 @@ def parse(
             phrase = " ".join([tok, *tokens[i + 1 : i + n]])
             if n > 1 and any(t.startswith("-") for t in tokens[i + 1 : i + n]):
                 continue
+            if phrase in people:
+                matched = (phrase, n)
+                break
             word = lexicon.resolve(phrase, library_words)
             if word:
                 matched = (word, n)
                 break
         if matched:
             word, n = matched
-            if word == BIRD_WORD:
+            if word in people:
+                kind = TermKind.PERSON
+            elif word == BIRD_WORD:
                 kind = TermKind.BIRD
             elif word in library_words and not lexicon.knows(word):
                 kind = TermKind.PLACE
@@ -305,8 +322,19 @@ class Searcher:
             self._words = (now, words)
         return self._words[1]
 
+    def people(self) -> dict[str, list[int]]:
+        """Each way of naming a person (the whole name, and each of its words), lower case, to the people it names.
+        Read at every search (a handful of rows): a person named a moment ago is found by the next search."""
+        names: dict[str, list[int]] = {}
+        with self.library.session() as s:
+            for pid, name in s.execute(select(Person.id, Person.name).where(Person.name.is_not(None))):
+                lowered = name.lower()
+                for key in {lowered, *lowered.split()}:
+                    names.setdefault(key, []).append(pid)
+        return names
+
     def parse(self, query: str) -> ParsedQuery:
-        return parse(query, cameras=self.cameras(), library_words=self.library_words())
+        return parse(query, cameras=self.cameras(), library_words=self.library_words(), people=frozenset(self.people()))
 
     # the public calls -------------------------------------------------------------------------------------------
 
@@ -391,30 +419,68 @@ class Searcher:
                     driver = ranked[0]
         return _Plan(positive, negative, driver, b)
 
+    @staticmethod
+    def _label(term: Term, b: _Binds, word_ids: dict[str, int]) -> _Compiled:
+        w, t = b(word_ids.get(term.value, -1)), b(LABEL_THRESHOLD)
+        label = f"photo_labels l WHERE l.photo_id = p.id AND l.word_id = {w} AND l.p >= {t}"
+        ranked = term.kind == TermKind.LABEL
+        return _Compiled(
+            term,
+            member=f"EXISTS (SELECT 1 FROM {label})",
+            conf=f"(SELECT l.p FROM {label})" if ranked else "1.0",
+            ranked=ranked,
+            arms=[
+                _Arm(
+                    "photo_labels d CROSS JOIN photos p ON p.id = d.photo_id",
+                    (f"d.word_id = {w}", f"d.p >= {t}"),
+                    "d.p" if ranked else "1.0",
+                )
+            ],
+            ids=f"SELECT photo_id AS id FROM photo_labels WHERE word_id = {w} AND p >= {t}",
+            estimate=f"SELECT count(*) FROM photo_labels WHERE word_id = {w} AND p >= {t}",
+            join=(
+                f"photo_labels {{a}} ON {{a}}.photo_id = p.id AND {{a}}.word_id = {w} AND {{a}}.p >= {t}"
+                if ranked
+                else None
+            ),
+        )
+
+    @staticmethod
+    def _with_faces(label: _Compiled, b: _Binds) -> _Compiled:
+        """A people word: the photos with a face first (certain), then those the word heads see people in; the two
+        arms never overlap."""
+        has_face = "EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = p.id)"
+        face_ids = "SELECT DISTINCT photo_id AS id FROM faces"
+        return _Compiled(
+            label.term,
+            member=f"({has_face} OR {label.member})",
+            conf=f"(CASE WHEN {has_face} THEN 1.0 ELSE {label.conf} END)",
+            ranked=True,
+            arms=[
+                _Arm(f"({face_ids}) d CROSS JOIN photos p ON p.id = d.id", (), "1.0"),
+                *(_Arm(a.source, (*a.where, f"NOT {has_face}"), a.conf) for a in label.arms),
+            ],
+            ids=f"{face_ids} UNION {label.ids}",
+            estimate=f"SELECT (SELECT count(*) FROM ({face_ids})) + ({label.estimate})",
+        )
+
     def _term(self, c: Any, term: Term, b: _Binds, model: Any, word_ids: dict[str, int], sets: bool) -> _Compiled:
+        if term.kind == TermKind.LABEL and term.value in FACE_WORDS:
+            return self._with_faces(self._label(term, b, word_ids), b)
         if term.kind in (TermKind.LABEL, TermKind.PLACE):
-            w, t = b(word_ids.get(term.value, -1)), b(LABEL_THRESHOLD)
-            label = f"photo_labels l WHERE l.photo_id = p.id AND l.word_id = {w} AND l.p >= {t}"
-            ranked = term.kind == TermKind.LABEL
+            return self._label(term, b, word_ids)
+        if term.kind == TermKind.PERSON:
+            named = self.people().get(term.value)
+            if named is None:
+                named = [int(term.value.partition(":")[2])] if term.value.startswith("person:") else [-1]
+            people = ", ".join(b(pid) for pid in named)
+            ids = f"SELECT DISTINCT photo_id AS id FROM faces WHERE person_id IN ({people})"
             return _Compiled(
                 term,
-                member=f"EXISTS (SELECT 1 FROM {label})",
-                conf=f"(SELECT l.p FROM {label})" if ranked else "1.0",
-                ranked=ranked,
-                arms=[
-                    _Arm(
-                        "photo_labels d CROSS JOIN photos p ON p.id = d.photo_id",
-                        (f"d.word_id = {w}", f"d.p >= {t}"),
-                        "d.p" if ranked else "1.0",
-                    )
-                ],
-                ids=f"SELECT photo_id AS id FROM photo_labels WHERE word_id = {w} AND p >= {t}",
-                estimate=f"SELECT count(*) FROM photo_labels WHERE word_id = {w} AND p >= {t}",
-                join=(
-                    f"photo_labels {{a}} ON {{a}}.photo_id = p.id AND {{a}}.word_id = {w} AND {{a}}.p >= {t}"
-                    if ranked
-                    else None
-                ),
+                member=f"EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = p.id AND f.person_id IN ({people}))",
+                arms=[_Arm(f"({ids}) d CROSS JOIN photos p ON p.id = d.id", (), "1.0")],
+                ids=ids,
+                estimate=f"SELECT count(*) FROM ({ids})",
             )
         if term.kind == TermKind.BIRD:
             return self._bird(term, b, model, sets)

@@ -50,6 +50,18 @@ class LockMode(enum.StrEnum):
     WATCHING = "watching"
 
 
+class SettingKey(enum.StrEnum):
+    """The library-wide settings, in one place (their defaults in ``SETTING_DEFAULTS``)."""
+
+    #: Find faces and group them into people; turning it off deletes every face, person and name.
+    FACES = "faces"
+    #: The newest face grouping has seen, so a run that was cancelled before grouping groups on the next run.
+    FACES_GROUPED_THROUGH = "faces.grouped-through"
+
+
+SETTING_DEFAULTS: dict[SettingKey, Any] = {SettingKey.FACES: True, SettingKey.FACES_GROUPED_THROUGH: 0}
+
+
 def _alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
@@ -196,13 +208,16 @@ class Library:
     # settings: one registry for library-wide settings
 
     def get_setting(self, key: str, default: Any = None) -> Any:
+        """A setting's value; for a ``SettingKey`` not yet set, its default."""
+        if default is None and isinstance(key, SettingKey):
+            default = SETTING_DEFAULTS.get(key)
         with self.session() as s:
-            row = s.get(Setting, key)
+            row = s.get(Setting, str(key))
             return default if row is None else row.value
 
     def set_setting(self, key: str, value: Any) -> None:
         with self.session() as s:
-            s.merge(Setting(key=key, value=value))
+            s.merge(Setting(key=str(key), value=value))
 
     def settings(self) -> dict[str, Any]:
         with self.session() as s:

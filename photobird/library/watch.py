@@ -215,7 +215,7 @@ def watch(
 
     def run(**kw: object) -> Generator[Progress, None, None]:
         result = yield from indexer.run(**kw)  # type: ignore[arg-type]
-        for k in ("indexed", "failed", "relinked", "removed"):
+        for k in ("indexed", "failed", "relinked", "removed", "analysed"):
             setattr(total, k, getattr(total, k) + getattr(result, k))
         total.unchanged = result.unchanged
 

@@ -1,0 +1,236 @@
+"""Analyzers after recognition: each with its own key, version and tables, run over the photos it has not
+analysed at its current version, as a phase after the main index (so a new folder is searchable by content
+before its faces are found).
+
+Recognition is the first analyzer (``index``): it makes a photo *indexed*. A later analyzer (``LaterAnalyzer``:
+faces, and whatever comes next) records each photo it analysed in ``photo_analyses`` with its version, in the
+same transaction as its results; adding one, or upgrading its weights, runs only that one over the library and
+leaves every other analyzer's results as they are. A photo that several later analyzers need is read and
+decoded once, at the largest size any of them asks for, and handed to each.
+
+The phase has the shape of all long work: a generator of ``Progress`` records that commits each batch before it
+reports it, so pausing is not pulling, cancelling is ``close()``, and a crash loses nothing committed (the next
+run finds the photos without a row at the current version and carries on; results are replaced, not added, so
+no photo gets its faces twice).
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from photobird.library.progress import Phase, Progress
+from photobird.library.schema import AnalyzerKind, Photo, PhotoAnalysis, PhotoState
+from photobird.library.store import Library
+from photobird.media.decode import DecodeError, decode
+
+log = logging.getLogger(__name__)
+
+
+class LaterAnalyzer(abc.ABC):
+    """One kind of analysis that runs on indexed photos: what it needs from the decoder, how it analyses one
+    photo (in a worker thread, no database), and how it writes a photo's results (in the phase's transaction)."""
+
+    kind: AnalyzerKind
+    #: Changes whenever the analyzer would give other results; photos analysed by another version are redone.
+    version: str
+    #: The shorter side the decoder must give it (JPEGs are draft-decoded to the smallest size that fits).
+    decode_side: int
+
+    @abc.abstractmethod
+    def analyze(self, image: Image.Image) -> Any:
+        """The results for one photo (RGB, EXIF orientation applied, shorter side about ``decode_side``)."""
+
+    @abc.abstractmethod
+    def write(self, s: Session, photo_id: int, content_hash: str | None, result: Any) -> None:
+        """Replace the photo's results with ``result``."""
+
+    def finish(self, library: Library) -> None:  # noqa: B027  (a hook: most analyzers need none)
+        """After the phase, also after one that found nothing to do (a cancelled or crashed run may have written
+        results and not finished): faces group the faces that belong to nobody yet."""
+
+
+@dataclass
+class _Job:
+    photo_id: int
+    path: str
+    content_hash: str | None
+    analyzers: list[LaterAnalyzer]
+
+
+@dataclass
+class _Done:
+    job: _Job
+    results: dict[AnalyzerKind, Any] = field(default_factory=dict)
+    error: str | None = None
+    #: The file changed since it was indexed: leave it for the next scan, which indexes it again first.
+    changed: bool = False
+
+
+def pending(s: Session, analyzers: Sequence[LaterAnalyzer]) -> list[_Job]:
+    """Indexed photos that some analyzer has not analysed at its current version, oldest first."""
+    need: dict[int, _Job] = {}
+    for analyzer in analyzers:
+        done = PhotoAnalysis.__table__.alias()
+        rows = s.execute(
+            select(Photo.id, Photo.path, Photo.content_hash)
+            .outerjoin(
+                done,
+                and_(
+                    done.c.photo_id == Photo.id,
+                    done.c.analyzer == analyzer.kind.value,
+                    done.c.version == analyzer.version,
+                ),
+            )
+            .where(Photo.state == PhotoState.INDEXED, done.c.photo_id.is_(None))
+            .order_by(Photo.id)
+        )
+        for pid, path, h in rows:
+            need.setdefault(pid, _Job(pid, path, h, [])).analyzers.append(analyzer)
+    return [need[pid] for pid in sorted(need)]
+
+
+def _analyse_one(job: _Job) -> _Done:
+    """Read the file once, check it is still the indexed picture, decode once for every analyzer it needs."""
+    try:
+        with open(job.path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return _Done(job, changed=True, error=f"cannot be read: {e.strerror or e}")
+    if job.content_hash is not None and hashlib.sha256(data).hexdigest() != job.content_hash:
+        return _Done(job, changed=True)
+    try:
+        image = decode(data, min_side=max(a.decode_side for a in job.analyzers)).image
+        return _Done(job, {a.kind: a.analyze(image) for a in job.analyzers})
+    except DecodeError as e:
+        return _Done(job, error=str(e))
+    except Exception as e:  # one photo never stops the phase; the traceback goes to the log
+        log.exception("analysing %s failed", os.fsdecode(job.path))
+        return _Done(job, error=f"could not be analysed ({type(e).__name__}: {e})")
+
+
+@contextmanager
+def _one_torch_thread_each(device_type: str) -> Iterator[None]:
+    """On a CPU, photos run side by side, one per core, torch single-threaded in each (as indexing does)."""
+    if device_type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run(
+    library: Library,
+    analyzers: Sequence[LaterAnalyzer],
+    device_type: str = "cpu",
+    workers: int | None = None,
+    commit_every: int = 32,
+    commit_seconds: float = 1.0,
+) -> Generator[Progress, None, int]:
+    """Run the analyzers over every photo they have not analysed; returns how many photos were analysed."""
+    if not analyzers:
+        return 0
+    with library.session() as s:
+        jobs = pending(s, analyzers)
+    wrote = 0
+    if jobs:
+        wrote = yield from _analyse(library, jobs, device_type, workers, commit_every, commit_seconds)
+    for analyzer in analyzers:
+        analyzer.finish(library)
+    return wrote
+
+
+def _analyse(
+    library: Library,
+    jobs: list[_Job],
+    device_type: str,
+    workers: int | None,
+    commit_every: int,
+    commit_seconds: float,
+) -> Generator[Progress, None, int]:
+    total = len(jobs)
+    workers = workers or (os.cpu_count() or 1 if device_type == "cpu" else 2)
+    yield Progress(Phase.ANALYSING, 0, total)
+    done = wrote = 0
+    finished: list[_Done] = []
+    queue = iter(jobs)
+    in_flight: set[Future[_Done]] = set()
+    t0 = last_commit = time.perf_counter()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="photobird-analyse")
+
+    def flush() -> int:
+        nonlocal finished, wrote
+        batch, finished = finished, []
+        if not batch:
+            return 0
+        with library.session() as s:
+            for d in batch:
+                if d.changed:
+                    continue
+                for analyzer in d.job.analyzers:
+                    if d.error is None:
+                        analyzer.write(s, d.job.photo_id, d.job.content_hash, d.results[analyzer.kind])
+                    _record(s, d.job.photo_id, analyzer, d.error)
+                wrote += d.error is None
+        return len(batch)
+
+    try:
+        with _one_torch_thread_each(device_type):
+            exhausted = False
+            while True:
+                while not exhausted and len(in_flight) < workers * 2:
+                    job = next(queue, None)
+                    if job is None:
+                        exhausted = True
+                        break
+                    in_flight.add(pool.submit(_analyse_one, job))
+                if not in_flight:
+                    break
+                ready, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
+                finished += [f.result() for f in ready]
+                now = time.perf_counter()
+                committed = 0
+                if len(finished) >= commit_every or (finished and now - last_commit > commit_seconds):
+                    committed = flush()
+                    done += committed
+                    last_commit = now
+                if committed:
+                    current = os.fsdecode(jobs[min(done, total) - 1].path)
+                    yield Progress(Phase.ANALYSING, done, total, current, done / max(now - t0, 1e-9))
+    finally:
+        try:
+            for f in in_flight:  # what is being analysed is finished and written; what waits is dropped
+                f.cancel()
+            finished += [f.result() for f in in_flight if not f.cancelled()]
+            done += flush()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    yield Progress(Phase.ANALYSING, done, total, rate=done / max(time.perf_counter() - t0, 1e-9))
+    return wrote
+
+
+def _record(s: Session, photo_id: int, analyzer: LaterAnalyzer, error: str | None) -> None:
+    """The photo's row for this analyzer, at its version (replacing any older one)."""
+    row = s.get(PhotoAnalysis, (photo_id, analyzer.kind.value))
+    if row is None:
+        s.add(PhotoAnalysis(photo_id=photo_id, analyzer=analyzer.kind.value, version=analyzer.version, error=error))
+    else:
+        row.version, row.error = analyzer.version, error
+    s.flush()
