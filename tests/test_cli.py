@@ -194,6 +194,8 @@ def test_commands_that_need_no_models_do_not_load_torch(tmp_path: Path) -> None:
         ["errors"],
         ["label", photo, "bird"],
         ["models", "list"],
+        ["faces", "--json"],
+        ["people"],
     ):
         code = (
             "import sys\n"
@@ -203,3 +205,48 @@ def test_commands_that_need_no_models_do_not_load_torch(tmp_path: Path) -> None:
         )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert out.returncode == 0, (args, out.stderr)
+
+
+def test_faces_and_people_from_the_command_line(tmp_path: Path) -> None:
+    """Index photos of two people, list their faces (boxes in the photo's own pixels), name, merge, move."""
+    from PIL import Image
+
+    from tests.library.test_face_analysis import copy_lfw, lfw
+
+    library, photos = tmp_path / "library", tmp_path / "photos"
+    truth = copy_lfw(photos, lfw(2, 3))
+    run(library, "folders", "add", str(photos))
+    run(library, "index")
+    faces = [json.loads(line) for line in run(library, "faces", "--json").stdout.splitlines()]
+    assert {Path(f["path"]).name for f in faces} == set(truth)
+    for f in faces:
+        assert set(f) >= {"id", "path", "box", "score", "person", "name"}
+        w, h = Image.open(f["path"]).size
+        left, top, right, bottom = f["box"]
+        assert 0 <= left < right <= w and 0 <= top < bottom <= h and f["score"] >= 0.97
+    listed = [json.loads(line) for line in run(library, "people", "--json").stdout.splitlines()]
+    assert sorted(p["photos"] for p in listed) == [3, 3]
+    a, b = listed[0]["id"], listed[1]["id"]
+    assert run(library, "people", "name", str(a), "Anna", "Smith").stdout.strip() == f"Person {a} is now Anna Smith."
+    anna = {json.loads(line)["path"] for line in run(library, "search", "anna", "--json").stdout.splitlines()}
+    assert anna == {f["path"] for f in faces if f["person"] == a}
+    run(library, "people", "merge", str(a), str(b))
+    listed = [json.loads(line) for line in run(library, "people", "--json").stdout.splitlines()]
+    assert [(p["id"], p["name"], p["photos"]) for p in listed] == [(a, "Anna Smith", 6)]
+    face = next(f for f in faces if f["person"] == b)
+    run(library, "faces", "move", str(face["id"]), "none")
+    after = {f["id"]: f for f in map(json.loads, run(library, "faces", "--json").stdout.splitlines())}
+    assert after[face["id"]]["person"] is None
+    # mistakes get one sentence, not a traceback
+    env = {**os.environ, "PHOTOBIRD_LIBRARY": str(library)}
+    for args, said in (
+        (["people", "name", "999", "Bob"], "there is no person 999"),
+        (["people", "merge", str(a), str(a)], "cannot be merged with themselves"),
+        (["faces", "move", "abc", "none"], "'abc' is not a face id"),
+        (["faces", "move", str(face["id"]), "12345"], "there is no person 12345"),
+    ):
+        out = subprocess.run([sys.executable, "-m", "photobird", *args], env=env, capture_output=True, text=True)
+        assert out.returncode == 2 and said in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+    # turning faces off deletes them all
+    run(library, "faces", "off")
+    assert run(library, "faces", "--json").stdout == "" and run(library, "people", "--json").stdout == ""
