@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 from PIL import Image
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from photobird.library.progress import Phase, Progress
@@ -57,6 +57,11 @@ class LaterAnalyzer(abc.ABC):
     @abc.abstractmethod
     def write(self, s: Session, photo_id: int, content_hash: str | None, result: Any) -> None:
         """Replace the photo's results with ``result``."""
+
+    def copy(self, s: Session, from_photo_id: int, to_photo_id: int) -> bool:
+        """Give a copy of a picture (same content hash) the results of the photo that has them, instead of
+        analysing it again; False when this analyzer cannot, and the copy is analysed like any photo."""
+        return False
 
     def finish(self, library: Library) -> None:  # noqa: B027  (a hook: most analyzers need none)
         """After the phase, also after one that found nothing to do (a cancelled or crashed run may have written
@@ -101,6 +106,39 @@ def pending(s: Session, analyzers: Sequence[LaterAnalyzer]) -> list[_Job]:
         for pid, path, h in rows:
             need.setdefault(pid, _Job(pid, path, h, [])).analyzers.append(analyzer)
     return [need[pid] for pid in sorted(need)]
+
+
+def _copy_twins(s: Session, jobs: list[_Job]) -> int:
+    """Copies of a picture some photo already has results for (a duplicate, a backup folder) get those
+    results instead of a decode; the analyzers that did so are taken off the job. Returns the photos done."""
+    hashes = sorted({j.content_hash for j in jobs if j.content_hash})
+    copied = 0
+    analyzers = {a.kind: a for j in jobs for a in j.analyzers}
+    for kind, analyzer in analyzers.items():
+        twins: dict[str, int] = {}
+        for start in range(0, len(hashes), 500):
+            twins.update(
+                s.execute(
+                    select(Photo.content_hash, func.min(Photo.id))
+                    .join(PhotoAnalysis, PhotoAnalysis.photo_id == Photo.id)
+                    .where(
+                        PhotoAnalysis.analyzer == kind.value,
+                        PhotoAnalysis.version == analyzer.version,
+                        PhotoAnalysis.error.is_(None),
+                        Photo.content_hash.in_(hashes[start : start + 500]),
+                    )
+                    .group_by(Photo.content_hash)
+                ).all()
+            )
+        for job in jobs:
+            twin = twins.get(job.content_hash or "")
+            if twin is None or twin == job.photo_id or analyzer not in job.analyzers:
+                continue
+            if analyzer.copy(s, twin, job.photo_id):
+                _record(s, job.photo_id, analyzer, None)
+                job.analyzers.remove(analyzer)
+                copied += not job.analyzers
+    return copied
 
 
 def _analyse_one(job: _Job) -> _Done:
@@ -149,7 +187,9 @@ def run(
         return 0
     with library.session() as s:
         jobs = pending(s, analyzers)
-    wrote = 0
+        copied = _copy_twins(s, jobs)
+    jobs = [j for j in jobs if j.analyzers]
+    wrote = copied
     if jobs:
         wrote = yield from _analyse(library, jobs, device_type, workers, commit_every, commit_seconds)
     for analyzer in analyzers:

@@ -32,5 +32,9 @@ class FacesAnalyzer(LaterAnalyzer):
     def write(self, s: Session, photo_id: int, content_hash: str | None, result: list[FoundFace]) -> None:
         people.write_faces(s, photo_id, content_hash, result)
 
+    def copy(self, s: Session, from_photo_id: int, to_photo_id: int) -> bool:
+        people.copy_faces(s, from_photo_id, to_photo_id)
+        return True
+
     def finish(self, library: Library) -> None:
         people.regroup_new(library)

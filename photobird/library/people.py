@@ -147,6 +147,27 @@ def regroup_new(library: Library) -> int:
     return joined
 
 
+def copy_faces(s: Session, from_photo_id: int, to_photo_id: int) -> None:
+    """A copy of a picture gets its faces, each in the same person (the same picture shows the same people)."""
+    s.execute(delete(Face).where(Face.photo_id == to_photo_id))
+    rows = [
+        {
+            "photo_id": to_photo_id,
+            "left": f.left,
+            "top": f.top,
+            "right": f.right,
+            "bottom": f.bottom,
+            "score": f.score,
+            "descriptor": f.descriptor,
+            "person_id": f.person_id,
+            "assignment": f.assignment,
+        }
+        for f in s.scalars(select(Face).where(Face.photo_id == from_photo_id))
+    ]
+    if rows:
+        s.execute(insert(Face), rows)
+
+
 # ------------------------------------------------------------------------------------------------------------
 # grouping
 

@@ -252,3 +252,29 @@ def test_bad_photos_do_not_stop_the_faces_phase(tmp_path: Path, models: Models, 
     assert counts["tiny.png"] == counts["sliver.png"] == counts["noise.png"] == 0
     huge = next(f for f in people.faces(lib) if Path(f.path).name == "huge.jpg")
     assert huge.pixel_box()[2] - huge.pixel_box()[0] > 1500  # the box is in the photo's own pixels
+
+
+def test_a_copy_of_a_photo_gets_its_faces_without_analysing_it(
+    tmp_path: Path, models: Models, faces: FaceAnalyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = tmp_path / "photos"
+    truth = copy_lfw(photos, lfw(1, 3))
+    lib = Library(tmp_path / "lib")
+    scan.add_folder(lib, photos)
+    index(lib, models, faces=faces)
+    (person,) = {p for p in person_by_file(lib).values()}
+    people.name_person(lib, person, "Anna")
+    (photos / "backup").mkdir()
+    for name in truth:
+        shutil.copy2(photos / name, photos / "backup" / name)
+    calls = []
+    real = FaceAnalyzer.analyze
+    monkeypatch.setattr(FaceAnalyzer, "analyze", lambda self, image: calls.append(1) or real(self, image))
+    summary = index(lib, models, faces=faces)
+    assert calls == [] and summary.analysed == len(truth)
+    by_path = {f.path: f for f in people.faces(lib)}
+    for name in truth:
+        original, copy = by_path[str(photos / name)], by_path[str(photos / "backup" / name)]
+        assert (copy.box, copy.score, copy.person, copy.name) == (original.box, original.score, person, "Anna")
+    assert len(search(lib, "anna")) == 2 * len(truth)
+    lib.close()
