@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QKeyEvent, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -98,6 +98,8 @@ class PeopleView(QWidget):
         self._pictures: dict[int, QPixmap] = {}
         self._asked: set[int] = set()
         self._generation = 0
+        self._placeholder = QPixmap(FACE_SIDE, FACE_SIDE)
+        self._placeholder.fill(QColor(200, 200, 200))
         self.enabled = QCheckBox("Find faces in my photos and group them into people")
         self.enabled.setChecked(True)
         self.enabled.clicked.connect(self._toggle)
@@ -128,6 +130,9 @@ class PeopleView(QWidget):
         self.faces.setIconSize(QSize(STRIP_SIDE, STRIP_SIDE))
         self.faces.setFlow(QListWidget.Flow.LeftToRight)
         self.faces.setWrapping(False)
+        # a fixed cell per face: pictures arrive later, and a cell sized by its (still empty) item would stay tiny
+        self.faces.setGridSize(QSize(STRIP_SIDE + 8, STRIP_SIDE + 8))
+        self.faces.setUniformItemSizes(True)
         self.faces.setFixedHeight(STRIP_SIDE + 36)
         self.faces.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.faces.customContextMenuRequested.connect(self._face_menu)
@@ -185,8 +190,7 @@ class PeopleView(QWidget):
             item.setData(NAME_ROLE, person.name)
             item.setData(FACE_ROLE, person.cover)
             item.setToolTip(f"{display_name(person)}: {person.photos} photos, {person.faces} faces")
-            if person.cover in self._pictures:
-                item.setIcon(QIcon(self._pictures[person.cover]))
+            item.setIcon(QIcon(self._pictures.get(person.cover, self._placeholder)))
             self.list.addItem(item)
             if person.id == current:
                 self.list.setCurrentItem(item)
@@ -245,8 +249,7 @@ class PeopleView(QWidget):
             item.setData(FACE_ROLE, face.id)
             item.setData(PERSON_ROLE, person_id)
             item.setToolTip(face.path)
-            if face.id in self._pictures:
-                item.setIcon(QIcon(self._pictures[face.id]))
+            item.setIcon(QIcon(self._pictures.get(face.id, self._placeholder)))
             self.faces.addItem(item)
         self._request_pictures([f.id for f in found], FACE_SIDE)
 

@@ -37,6 +37,8 @@ def with_faces(image: QImage, faces: list[dict[str, Any]]) -> QPixmap:
     pixmap = QPixmap.fromImage(image)
     if not faces:
         return pixmap
+    if max(pixmap.width(), pixmap.height()) < 800:  # boxes and names drawn at about screen size, not blown up
+        pixmap = pixmap.scaled(800, 800, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     w, h = pixmap.width(), pixmap.height()

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog
 
 from photobird import config
 from photobird.gui.main_window import MainWindow
-from photobird.gui.people_view import NAME_ROLE, PERSON_ROLE
+from photobird.gui.people_view import NAME_ROLE, PERSON_ROLE, STRIP_SIDE
 from photobird.library import people, scan
 from photobird.library.index import index
 from photobird.library.store import Library
@@ -80,6 +80,12 @@ def test_name_a_person_then_find_them_by_name(qtbot, tmp_path: Path, library: Li
         lambda: (item := view.item_for(person_id)) is not None and item.text().startswith("Anna"), timeout=TIMEOUT
     )
     assert view.list.item(0).data(PERSON_ROLE) == person_id  # named people come first
+
+    # the strip below shows each of their faces, side by side
+    qtbot.waitUntil(lambda: view.faces.count() == len(people.faces(library, person_id=person_id)), timeout=TIMEOUT)
+    rects = [view.faces.visualItemRect(view.faces.item(i)) for i in range(view.faces.count())]
+    assert all(r.width() >= STRIP_SIDE for r in rects)
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1 :])
 
     # search the name in the Photos tab: exactly that person's photos
     theirs = sorted({f.photo_id for f in people.faces(library, person_id=person_id)})
