@@ -16,6 +16,7 @@ import enum
 import errno
 import fcntl
 import os
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import URL, Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from photobird import config
@@ -60,6 +61,12 @@ class SettingKey(enum.StrEnum):
 
 
 SETTING_DEFAULTS: dict[SettingKey, Any] = {SettingKey.FACES: True, SettingKey.FACES_GROUPED_THROUGH: 0}
+
+
+def _sqlite_url(path: Path, options: str = "") -> URL:
+    """The catalogue's URL, as an SQLite URI with the path percent-encoded: a folder named "100% #1 ?" must
+    not end the path at its "?" (a catalogue created somewhere else) or be decoded at its "%"."""
+    return URL.create("sqlite", database=f"file:{urllib.parse.quote(str(path))}{options}", query={"uri": "true"})
 
 
 def _alembic_config() -> Config:
@@ -100,14 +107,14 @@ class Library:
                     "create one there."
                 )
             # immutable: SQLite reads a WAL catalogue without creating the -shm file it could not create here
-            url = f"sqlite:///file:{self.db_path}?mode=ro&immutable=1&uri=true"
+            url = _sqlite_url(self.db_path, "?mode=ro&immutable=1")
         else:
             try:
                 for folder in (self.root, self.thumbs_dir, self.models_dir):
                     folder.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise LibraryError(f"PhotoBird cannot create the library at {self.root}: {e.strerror}.") from e
-            url = f"sqlite:///{self.db_path}"
+            url = _sqlite_url(self.db_path)
         self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(self.engine, "connect", _on_connect)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)

@@ -20,3 +20,17 @@ def test_a_second_indexer_is_told_who_holds_the_library_and_why(library: Library
         assert f"process {os.getpid()}" in str(busy.value)
     with library.indexer_lock():  # released
         pass
+
+
+def test_a_library_whose_path_has_uri_characters_is_where_it_says(tmp_path) -> None:
+    """ "%", "#" and "?" are file name characters, not URL syntax: the catalogue is made inside the folder asked
+    for (not in a folder named by the path up to the "?"), and read back from it, also read-only."""
+    root = tmp_path / "100% sure #1 ?x" / "library"
+    lib = Library(root)
+    lib.set_setting("example", 1)
+    lib.close()
+    assert (root / "catalogue.sqlite").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["100% sure #1 ?x"]
+    again = Library(root)
+    assert again.get_setting("example") == 1
+    again.close()
