@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
 
 #: The mean distance from a face to a person's nearest faces under which it joins them (dlib's descriptor:
 #: about 0.5 works; 0.6, dlib's own verification threshold, chains strangers together in a library of thousands
@@ -92,6 +91,10 @@ def join_people(
 
 def cluster(descriptors: np.ndarray, threshold: float = CLUSTER_DISTANCE, min_size: int = 2) -> list[list[int]]:
     """Average-linkage groups of at least ``min_size`` faces (indices into ``descriptors``), largest first."""
+    # imported here: scipy's clustering takes a good part of a second to import, and every command that only
+    # reads faces and people (search, info, the app's start) would pay it
+    from scipy.cluster.hierarchy import fcluster, linkage
+
     groups: list[list[int]] = []
     for start in range(0, len(descriptors), CLUSTER_CHUNK):
         part = descriptors[start : start + CLUSTER_CHUNK].astype(np.float64)
