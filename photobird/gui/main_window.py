@@ -51,6 +51,7 @@ from photobird.library.search import PAGE_SIZE, Searcher
 from photobird.library.store import Library, LockMode, SettingKey
 
 SEARCH_DEBOUNCE_MS = 250
+UNDO_DEPTH = 50  # labellings Ctrl+Z can take back
 CHANGES_POLL_MS = 1500  # how often to ask whether anyone committed to the catalogue (a trivial query)
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 10
 
@@ -296,6 +297,19 @@ class MainWindow(QMainWindow):
         self.act_bird = act("Mark as bird", "B", lambda: self.label_selection("bird"), self.grid)
         self.act_not_bird = act("Mark as not bird", "N", lambda: self.label_selection("not-bird"), self.grid)
         self.act_clear = act("Clear label", "0", lambda: self.label_selection(None), self.grid)
+        self._undo: list[dict[int, str | None]] = []  # what each labelling replaced, newest last
+        edit = self.menuBar().addMenu("&Edit")
+        self.act_undo = QAction("Undo", self)
+        self.act_undo.setShortcut(QKeySequence.StandardKey.Undo)
+        self.act_undo.triggered.connect(self.undo_label)
+        self.act_undo.setEnabled(False)
+        edit.addAction(self.act_undo)
+        # also the window's own: a shortcut only in a menu bar's menu is not always live (a platform's global
+        # menu bar, or none, as offscreen)
+        self.addAction(self.act_undo)
+        edit.addSeparator()
+        for a in (self.act_bird, self.act_not_bird, self.act_clear):
+            edit.addAction(a)
         find = QAction("Search", self)
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(lambda: (self.search_box.setFocus(), self.search_box.selectAll()))
@@ -579,16 +593,22 @@ class MainWindow(QMainWindow):
         if keep_position and ids == self.last_results:
             return
         selected = set(self.grid.selected_ids()) if keep_position else set()
+        current = self.grid.currentIndex()
+        current_row = current.row() if keep_position and current.isValid() else None
         scroll = self.grid.verticalScrollBar().value()
         self.last_results = list(ids)
         self.model.set_results(ids, scores)
         if keep_position:
-            for pid in selected:
-                row = self.model.row_of(pid)
-                if row is not None:
-                    self.grid.selectionModel().select(
-                        self.model.index(row), self.grid.selectionModel().SelectionFlag.Select
-                    )
+            kept = [row for pid in selected if (row := self.model.row_of(pid)) is not None]
+            for row in kept:
+                self.grid.selectionModel().select(
+                    self.model.index(row), self.grid.selectionModel().SelectionFlag.Select
+                )
+            if not kept and current_row is not None and ids:
+                # the photos just marked left this search ("not bird" in "bird"): the next one takes their
+                # place and the selection, so B / N go on from there
+                nxt = self.model.index(min(current_row, len(ids) - 1))
+                self.grid.selectionModel().setCurrentIndex(nxt, self.grid.selectionModel().SelectionFlag.ClearAndSelect)
             QTimer.singleShot(0, lambda: self.grid.verticalScrollBar().setValue(scroll))
 
     def _show_count(self, n: int) -> None:
@@ -699,16 +719,36 @@ class MainWindow(QMainWindow):
         if ids:
             self.set_label(ids, label)
 
-    def set_label(self, ids: list[int], label: str | None) -> None:
+    def set_label(self, ids: list[int], label: str | None, undoing: bool = False) -> None:
         self.runner.run(
             catalogue.set_user_label,
             self.library,
             ids,
             label,
-            on_done=lambda result, ids=ids: self._labelled(ids, result),
+            on_done=lambda result, ids=ids: self._labelled(ids, result, undoing),
         )
 
-    def _labelled(self, ids: list[int], result: catalogue.LabelResult) -> None:
+    def undo_label(self) -> None:
+        """Put back the marks the last labelling replaced (Ctrl+Z), photo by photo."""
+        if not self._undo:
+            return
+        before = self._undo.pop()
+        self._update_undo()
+        for label in {*before.values()}:
+            self.set_label([pid for pid, old in before.items() if old == label], label, undoing=True)
+
+    def _update_undo(self) -> None:
+        self.act_undo.setEnabled(bool(self._undo))
+        n = len(self._undo[-1]) if self._undo else 0
+        self.act_undo.setText(f"Undo marking {n} photo{'s' if n != 1 else ''}" if n else "Undo")
+
+    def _labelled(self, ids: list[int], result: catalogue.LabelResult, undoing: bool = False) -> None:
+        if result.before and not undoing:
+            self._undo.append(result.before)
+            del self._undo[:-UNDO_DEPTH]
+            self._update_undo()
+        if undoing:  # once written: a photo that had been marked away from this search comes back
+            self.run_search(keep_position=True)
         if result.refused:  # (a photo that could not be indexed is kept out of training; say so, and why)
             first = result.refused[0]
             more = f" (and {len(result.refused) - 1} more)" if len(result.refused) > 1 else ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,8 @@ class Refusal:
 class LabelResult:
     labelled: int
     refused: list[Refusal]
+    #: The mark each labelled photo had before (None: none), so the change can be undone.
+    before: dict[int, str | None] = field(default_factory=dict)
 
 
 def set_user_label(library: Library, photo_ids: Iterable[int], label: str | None) -> LabelResult:
@@ -214,6 +216,7 @@ def set_user_label(library: Library, photo_ids: Iterable[int], label: str | None
     ids = list(photo_ids)
     n = 0
     refused: list[Refusal] = []
+    before: dict[int, str | None] = {}
     with library.session() as s:
         for pid in ids:
             p = s.get(Photo, pid)
@@ -230,6 +233,7 @@ def set_user_label(library: Library, photo_ids: Iterable[int], label: str | None
                     refused.append(Refusal(p.path, f"it cannot be read ({e.strerror or e})"))
                     continue
                 p.content_hash = h
+            before[pid] = s.scalar(select(UserLabel.label).where(UserLabel.content_hash == h))
             if label is None:
                 s.execute(delete(UserLabel).where(UserLabel.content_hash == h))
             else:
@@ -241,7 +245,7 @@ def set_user_label(library: Library, photo_ids: Iterable[int], label: str | None
                     )
                 )
             n += 1
-    return LabelResult(n, refused)
+    return LabelResult(n, refused, before)
 
 
 def user_labels(library: Library) -> dict[str, str]:

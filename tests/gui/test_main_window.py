@@ -334,3 +334,45 @@ def test_a_photo_that_could_not_be_indexed_is_not_marked_and_the_window_says_why
     assert "could not be indexed" in win.statusBar().currentMessage()
     assert catalogue.info(library, fine)["user_label"] == "bird"
     assert catalogue.info(library, bad)["user_label"] is None
+
+
+def test_marking_in_a_bird_search_moves_on_and_ctrl_z_takes_it_back(qtbot, tmp_path: Path, library, settings) -> None:
+    """N on a photo of a "bird" search: when the results are read again it leaves them, the next photo takes
+    its place and the selection, and B marks that one; Ctrl+Z (Edit > Undo) takes back one marking at a time."""
+    from photobird.library.index import index
+    from photobird.models.runner import Models
+
+    photos = tmp_path / "photos"
+    copy_real(photos, 4, 2)
+    scan.add_folder(library, photos)
+    index(library, Models(device="cpu"))
+    win = MainWindow(library, device="cpu", settings=settings, start_indexing=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.search_box.setText("bird")
+    expected = [h.photo_id for h in search(library, "bird")]
+    assert len(expected) >= 3
+    qtbot.waitUntil(lambda: grid_ids(win) == expected, timeout=10_000)
+    win.grid.setFocus()
+    win.grid.selectionModel().setCurrentIndex(win.model.index(0), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    qtbot.keyClick(win.grid, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: catalogue.info(library, expected[0])["user_label"] == "not-bird", timeout=10_000)
+    win.refresh_all(results=True)  # as the window does when the catalogue changes while photos come in
+    qtbot.waitUntil(lambda: grid_ids(win) == expected[1:], timeout=10_000)
+    assert win.grid.currentIndex().data(ID_ROLE) == expected[1]
+    assert win.grid.selected_ids() == [expected[1]]
+    qtbot.keyClick(win.grid, Qt.Key.Key_B)
+    qtbot.waitUntil(lambda: catalogue.info(library, expected[1])["user_label"] == "bird", timeout=10_000)
+    qtbot.waitUntil(lambda: len(win._undo) == 2, timeout=10_000)  # both markings are back from the worker
+    assert win.act_undo.isEnabled() and win.act_undo.text() == "Undo marking 1 photo"
+    assert win.act_undo in win.menuBar().actions()[0].menu().actions()
+    win.activateWindow()  # Ctrl+Z is the window's (a text field's own undo wins while it has the focus)
+    qtbot.waitUntil(win.isActiveWindow, timeout=10_000)
+    qtbot.keyClick(win.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: catalogue.info(library, expected[1])["user_label"] is None, timeout=10_000)
+    assert catalogue.info(library, expected[0])["user_label"] == "not-bird"
+    win.act_undo.trigger()
+    qtbot.waitUntil(lambda: catalogue.info(library, expected[0])["user_label"] is None, timeout=10_000)
+    qtbot.waitUntil(lambda: grid_ids(win) == expected, timeout=10_000)  # back in the search
+    assert not win.act_undo.isEnabled()
+    win.close()
