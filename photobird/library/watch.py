@@ -219,12 +219,14 @@ def watch(
             setattr(total, k, getattr(total, k) + getattr(result, k))
         total.unchanged = result.unchanged
 
-    yield from run()
+    # the observers start first: a file written while the first pass runs (its faces phase can take minutes) is
+    # an event waiting in the queue, not a change missed until the next full rescan
     watcher = Watcher(library)
     watcher.start()
     carried: set[str] = set()
-    last_full = time.monotonic()
     try:
+        yield from run()
+        last_full = time.monotonic()
         while True:
             changes = watcher.gather(timeout=tick)
             changes.files |= carried
