@@ -276,21 +276,6 @@ def people(library: Library) -> list[PersonInfo]:
     return sorted(result, key=lambda p: (p.name is None, -p.photos, (p.name or "").lower(), p.id))
 
 
-def photos_of(s: Session, name: str) -> list[int]:
-    """Photos with a face of a person whose name is ``name`` or has it as one of its words (any case)."""
-    word = name.strip().lower()
-    if not word:
-        return []
-    matching = [
-        pid
-        for pid, pname in s.execute(select(Person.id, Person.name).where(Person.name.is_not(None)))
-        if word == pname.lower() or word in pname.lower().split()
-    ]
-    if not matching:
-        return []
-    return list(s.scalars(select(Face.photo_id).where(Face.person_id.in_(matching)).distinct()))
-
-
 def face_crop(library: Library, face_id: int, side: int = 96) -> Image.Image | None:
     """A square picture of one face (with some of its surroundings), ``side`` pixels, decoded from the photo at
     the smallest size that gives the face that many pixels; None when the file cannot be read."""
