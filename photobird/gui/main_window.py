@@ -410,27 +410,21 @@ class MainWindow(QMainWindow):
             return
         # while photos arrive, each change re-runs the search (new photos appear); once watching, it does not
         self._indexing = p.phase not in ("watching", "done")
-        if p.phase == "indexing" and p.total:
+        if p.phase in ("indexing", "analysing", "labelling") and p.total:
             self.progress.show()
             self.progress.setMaximum(p.total)
             self.progress.setValue(p.done)
-            name = Path(os.fsdecode(p.current)).name if p.current else ""
-            self.status_text.setText(f"Indexing {p.done:,} of {p.total:,} \u00b7 {p.rate:.1f} photos/s \u00b7 {name}")
-        elif p.phase == "analysing" and p.total:
-            self.progress.show()
-            self.progress.setMaximum(p.total)
-            self.progress.setValue(p.done)
-            self.status_text.setText(
-                f"Finding faces: {p.done:,} of {p.total:,} photos · {p.rate:.1f} photos/s "
-                "(they are searchable meanwhile)"
-            )
-        elif p.phase == "labelling" and p.total:
-            self.progress.show()
-            self.progress.setMaximum(p.total)
-            self.progress.setValue(p.done)
-            self.status_text.setText(
-                f"Updating the words of {p.total:,} photos from what was stored (no photo is re-read)"
-            )
+            if p.phase == "indexing":
+                name = Path(os.fsdecode(p.current)).name if p.current else ""
+                text = f"Indexing {p.done:,} of {p.total:,} \u00b7 {p.rate:.1f} photos/s \u00b7 {name}"
+            elif p.phase == "analysing":
+                text = (
+                    f"Finding faces: {p.done:,} of {p.total:,} photos \u00b7 {p.rate:.1f} photos/s "
+                    "(they are searchable meanwhile)"
+                )
+            else:
+                text = f"Updating the words of {p.total:,} photos from what was stored (no photo is re-read)"
+            self.status_text.setText(text)
         elif p.phase == "watching":
             self.progress.hide()
             if not self.status_text.text().startswith("Up to date"):
