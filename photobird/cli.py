@@ -65,6 +65,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
     except ImportError as e:  # a headless install without Qt
         print(f"photobird: the desktop app needs PySide6 ({e})", file=sys.stderr)
         return 2
+    # a device asked for is checked before the window opens (the models load in a worker, where "tpu" would
+    # only fail later); "auto" and "cpu" need no check, and no torch import before the first paint
+    if (args.device or os.environ.get("PHOTOBIRD_DEVICE") or "auto") not in ("auto", "cpu"):
+        _device(args)
     return run(args.library, args.device)
 
 
@@ -122,8 +126,9 @@ def cmd_folders(args: argparse.Namespace) -> int:
         elif not folders:
             print("no watched folders (add one with: photobird folders add DIR)")
         for f in folders if not args.json else []:
-            missing = "" if f.exists else "  (not found)"
-            print(f"{f.path}  {f.photos} photos, {f.indexed} indexed, {f.failed} failed, {f.pending} pending{missing}")
+            offline = "  (offline: its drive is not connected; its photos are kept)"
+            offline = offline if f.state is scan.FolderState.OFFLINE else ""
+            print(f"{f.path}  {f.photos} photos, {f.indexed} indexed, {f.failed} failed, {f.pending} pending{offline}")
     return 0
 
 
@@ -166,7 +171,7 @@ class _Bar:
 @command("index")
 def cmd_index(args: argparse.Namespace) -> int:
     from photobird.library.index import Indexer
-    from photobird.library.store import LibraryBusy, LockMode
+    from photobird.library.store import DiskFull, LibraryBusy, LockMode
     from photobird.library.watch import watch
     from photobird.models.files import ModelFileError
 
@@ -190,7 +195,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     except LibraryBusy as e:
         print(f"photobird: {e}", file=sys.stderr)
         return 3
-    except ModelFileError as e:  # a model file missing or damaged: what is committed stays, the run stops
+    # a model file missing or damaged, or the disk full: what is committed stays, the run stops, in one sentence
+    except (ModelFileError, DiskFull) as e:
         bar.done()
         print(f"photobird: {e}", file=sys.stderr)
         return 2
@@ -207,6 +213,31 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("repair")
+def cmd_repair(args: argparse.Namespace) -> int:
+    """Rebuild a damaged catalogue from the keepsake, then index the photos again (as ``index`` does)."""
+    from photobird import config
+    from photobird.library import repair
+    from photobird.library.store import LibraryBusy
+
+    _device(args)  # refused before anything is set aside, not after
+    root = args.library or config.default_library_dir()
+    try:
+        repaired = repair.repair(root)
+    except LibraryBusy as e:
+        print(f"photobird: {e}", file=sys.stderr)
+        return 3
+    if repaired is None:
+        print(f"The catalogue of the library at {root} is sound (every page was checked): nothing to repair.")
+        return 0
+    for line in repaired.report():
+        print(line, flush=True)
+    if not repaired.restored.folders:
+        return 0
+    args.watch = args.json = False
+    return cmd_index(args)
+
+
 @command("search")
 def cmd_search(args: argparse.Namespace) -> int:
     from photobird.library import catalogue
@@ -220,10 +251,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         labels = catalogue.labels_of(lib, h.photo_id)
         top = dict(list(labels.items())[:8])
         if args.json:
-            _print_json({"path": b.path, "score": round(h.score, 6), "labels": top})
+            _print_json({"path": b.path, "score": round(h.score, 6), "labels": top, "offline": b.offline})
         else:
             words = ", ".join(f"{w} {p:.0%}" for w, p in list(top.items())[:4])
-            print(f"{h.score:6.1%}  {b.path}  ({words})")
+            print(f"{h.score:6.1%}  {b.path}  ({words}){'  offline' if b.offline else ''}")
     if not args.json and not hits:
         print("no photos match", file=sys.stderr)
     return 0
@@ -318,7 +349,7 @@ def _print_table(result) -> None:
     b, a = result.before, result.after
     ev = result.evaluation
     print(
-        f"held-out photos: {len(ev.hashes)} ({result.mode}); "
+        f"Both models {result.mode.describe(len(ev.hashes))}: "
         f"{int(ev.is_bird.sum())} birds, {int((~ev.is_bird).sum())} not birds"
     )
     print(f"{'':22}{'current (' + result.before_version + ')':>28}{'new (' + result.version + ')':>22}")
@@ -431,7 +462,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         else:
             star = "*" if v.active else " "
             pr = (
-                f"precision {after['precision']:.1%} recall {after['recall']:.1%} on {m.get('held_out')} held out"
+                f"precision {after['precision']:.1%} recall {after['recall']:.1%} on {m.get('held_out')} photos checked"
                 if after
                 else "shipped"
             )
@@ -572,6 +603,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", action="store_true", help="keep watching for changes until interrupted")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
 
+    sub.add_parser(
+        "repair",
+        help="rebuild a damaged catalogue: your labels, names, folders and models from keepsake.json beside it, "
+        "the rest by indexing the photos again (the damaged file is kept, renamed)",
+    )
+
     p = sub.add_parser("search", help="find photos: words, -word, not word, 2019, june 2021, camera, names")
     p.add_argument("query", nargs="*", default=[], help="what to look for (nothing: every photo)")
     p.add_argument("--json", action="store_true", help="one JSON object per photo")
@@ -585,8 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a photo in the library")
     p.add_argument("--json", action="store_true", help="as one JSON object")
 
-    p = sub.add_parser("errors", help="files that could not be indexed, and why")
-    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p = sub.add_parser("errors", help="files that could not be indexed or analysed (faces), and why")
+    p.add_argument("--json", action="store_true", help="one JSON object per file and problem")
 
     p = sub.add_parser("stats", help="library statistics")
     p.add_argument("--json", action="store_true", help="as one JSON object")

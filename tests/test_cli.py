@@ -67,6 +67,9 @@ def cli(library: Path, *args: str, env: dict[str, str] | None = None) -> subproc
     )
 
 
+OFFSCREEN = {"QT_QPA_PLATFORM": "offscreen"}  # the app, where it opens, opens without a display
+
+
 def said_one_sentence(out: subprocess.CompletedProcess[str]) -> str:
     """A refusal: a non-zero status and one line on stderr, no traceback."""
     assert out.returncode != 0, out
@@ -159,11 +162,13 @@ def test_unknown_or_unavailable_devices_are_refused_with_the_usable_ones(tmp_pat
     photo = next(config.real_photos_dir().glob("*.JPEG"))
     wanted = ["tpu", "cuda:99"] + ([] if torch.cuda.is_available() else ["cuda"])
     for device in wanted:
-        for args in (["classify", str(photo)], ["index"], ["train"]):
-            message = said_one_sentence(cli(tmp_path / "library", "--device", device, *args))
+        # the app too, before its window opens (it would only fail in the worker that loads the models)
+        for args in (["classify", str(photo)], ["index"], ["train"], ["gui"]):
+            message = said_one_sentence(cli(tmp_path / "library", "--device", device, *args, env=OFFSCREEN))
             assert f"'{device}'" in message and "cpu" in message, message
-    env_says = said_one_sentence(cli(tmp_path / "library", "index", env={"PHOTOBIRD_DEVICE": "tpu"}))
-    assert "PHOTOBIRD_DEVICE" in env_says, env_says
+    for args in (["index"], ["gui"]):
+        env_says = said_one_sentence(cli(tmp_path / "library", *args, env={"PHOTOBIRD_DEVICE": "tpu", **OFFSCREEN}))
+        assert "PHOTOBIRD_DEVICE" in env_says, env_says
 
 
 def test_every_argument_has_help() -> None:

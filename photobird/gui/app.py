@@ -7,13 +7,13 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from photobird import config
 from photobird.gui import platform_check
 from photobird.gui.main_window import MainWindow
 from photobird.library import scan
-from photobird.library.store import Library
+from photobird.library.store import Library, LibraryError
 
 
 def dark_palette() -> QPalette:
@@ -79,9 +79,14 @@ def run(library_path: Path | None = None, device: str | None = None) -> int:
         print(problem, file=sys.stderr)
         return 1
     app = make_app()
-    library = Library(library_path)  # a folder it cannot use: LibraryError, one sentence from photobird.cli
-    library.require_writable("the app")  # it adds the sample photos, indexes and watches
-    first_run(library)
+    try:
+        library = Library(library_path)
+    except LibraryError as e:  # a folder it cannot use, a damaged catalogue: one sentence, from photobird.cli too
+        if app.platformName() != "offscreen":  # started from a desktop menu, there is no terminal to read it in
+            QMessageBox.critical(None, "PhotoBird", str(e))
+        raise
+    if not library.read_only:  # a read-only one opens as it is: browse and search
+        first_run(library)
     window = MainWindow(library, device=device)
     window.show()
     return app.exec()

@@ -7,13 +7,14 @@ and runs everything that touches disk, decoding or the models through the app's 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -48,7 +49,7 @@ from photobird.gui.worker import Task, TaskRunner
 from photobird.library import catalogue, people, scan
 from photobird.library.changes import CatalogueWatch
 from photobird.library.search import PAGE_SIZE, Searcher
-from photobird.library.store import Library, LockMode, SettingKey
+from photobird.library.store import DiskFull, Library, LibraryBusy, LibraryError, LockMode, SettingKey
 
 SEARCH_DEBOUNCE_MS = 250
 UNDO_DEPTH = 50  # labellings Ctrl+Z can take back
@@ -63,11 +64,19 @@ def _load_models(device: str | None) -> Any:
 
 
 def _index_and_watch(library: Library, models: Any) -> Any:
+    """Index the library and keep it up to date, holding the indexer lock. Another PhotoBird doing so already
+    (another window, ``photobird index``) is no failure: what it commits reaches this window too, which still
+    browses, searches and labels; the sentence saying who it is comes back for the status line."""
     from photobird.library.index import Indexer
     from photobird.library.watch import watch
 
-    with library.indexer_lock(LockMode.WATCHING):
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(library.indexer_lock(LockMode.WATCHING))
+        except LibraryBusy as e:
+            return str(e)
         yield from watch(library, Indexer(library, models))
+    return None
 
 
 def _sidebar_data(library: Library) -> dict[str, Any]:
@@ -76,6 +85,15 @@ def _sidebar_data(library: Library) -> dict[str, Any]:
         "words": catalogue.word_counts(library, limit=60),  # "bird" among them, counted by the bird model
         "stats": catalogue.stats(library),
     }
+
+
+def _view_data(library: Library, searcher: Any, query: str) -> dict[str, Any]:
+    """The sidebar and every result of ``query``, read in one snapshot of the catalogue: while the indexer
+    commits, the folders' "to do", the grid's count and "Indexing N of M" are one state's numbers."""
+    with library.snapshot():
+        data = _sidebar_data(library)
+        data["results"] = searcher.ids_and_scores(query, 0, None)
+    return data
 
 
 class ErrorsDialog(QDialog):
@@ -107,6 +125,9 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.library = library
+        #: A library this process cannot write to (a read-only share, another user's): browsing and search work,
+        #: and what would write says why it cannot, in the status bar
+        self.read_only = library.read_only
         self.device = device
         self.settings = settings or QSettings()
         logs.use_library(library.root)  # background failures are logged there
@@ -259,8 +280,13 @@ class MainWindow(QMainWindow):
         # window shows follows within seconds.
         self._changes = CatalogueWatch(library)
         self._polling = False
-        self._last_progress: Any = None  # the indexer's last record while indexing (what Paused shows)
+        self._last_progress: Any = None  # the indexer's last record while indexing (its rate and file)
+        #: (photos done, photos in the library) from the newest snapshot of the catalogue: the one source of the
+        #: status bar's "Indexing N of M", read with the folders' "to do" and the grid it agrees with
+        self._counts: tuple[int, int] | None = None
+        self._sidebar_generation = 0  # drops a sidebar read that a newer one overtook
         self._indexing = False  # this app's indexer is bringing photos in (not only watching)
+        self._index_said: str | None = None  # why the indexer last stopped, as the status line says it
         self._changes_timer = QTimer(self)
         self._changes_timer.setInterval(CHANGES_POLL_MS)
         self._changes_timer.timeout.connect(self._poll_changes)
@@ -271,6 +297,10 @@ class MainWindow(QMainWindow):
             return
         self.refresh_sidebar()
         self.run_search()
+        if self.read_only:  # no indexing, no training: the models are not needed
+            self.people_view.set_read_only(self._read_only_sentence("naming and grouping people"))
+            self.status_text.setText(f"Read-only library ({self.library.root}): browse and search")
+            return
         self.models_task = self.runner.run(
             _load_models, self._device, on_done=self._models_loaded, on_error=self._models_failed, long=True
         )
@@ -365,6 +395,7 @@ class MainWindow(QMainWindow):
         task = Task(_index_and_watch, self.library, self.models, name="index")
         task.signals.progress.connect(self._index_progress)
         task.signals.failed.connect(self._index_failed)
+        task.signals.finished.connect(self._index_finished)
         task.signals.ended.connect(self._index_ended)
         self.index_task = self.runner.start(task, long=True)
         self.pause_btn.setEnabled(True)
@@ -388,9 +419,27 @@ class MainWindow(QMainWindow):
     def _show_paused(self) -> None:
         """Paused says so, with what is committed (progress that was on its way when the user paused is shown
         this way too, not as a live rate)."""
-        p = self._last_progress
-        done = f" \u00b7 {p.done:,} of {p.total:,} indexed" if p is not None and p.total else ""
+        done = f" \u00b7 {self._counts[0]:,} of {self._counts[1]:,} indexed" if self._counts else ""
         self.status_text.setText(f"Paused{done}. Click Resume to go on.")
+
+    def _show_indexing(self) -> None:
+        """The status bar's "Indexing N of M": the counts are the catalogue's (the newest snapshot, the one
+        the folders and the grid show), the rate and the file the indexer's."""
+        p = self._last_progress
+        if p is None:
+            return
+        t = self.index_task
+        if t is not None and t.paused:
+            self._show_paused()
+            return
+        name = Path(os.fsdecode(p.current)).name if p.current else ""
+        counts = ""
+        if self._counts is not None:
+            done, total = self._counts
+            counts = f" {done:,} of {total:,}"
+            self.progress.setMaximum(max(total, 1))
+            self.progress.setValue(done)
+        self.status_text.setText(f"Indexing{counts} \u00b7 {p.rate:.1f} photos/s \u00b7 {name}")
 
     def toggle_indexing(self) -> None:
         if self.index_task is not None and not self.index_task.done.is_set():
@@ -401,23 +450,25 @@ class MainWindow(QMainWindow):
 
     def _index_progress(self, p: Any) -> None:
         if p.phase == "indexing":
+            if self._last_progress is None:  # the scan has committed what there is to do: show it at once
+                self.refresh_all()
             self._last_progress = p
+        elif p.phase != "finishing":  # finishing: the last batch's commit is still to be shown in the counts
+            self._last_progress = None
         t = self.index_task
         if t is not None and t.paused and p.phase in ("indexing", "labelling", "analysing"):
-            if p.total:
-                self.progress.setValue(p.done)
             self._show_paused()
             return
         # while photos arrive, each change re-runs the search (new photos appear); once watching, it does not
         self._indexing = p.phase not in ("watching", "done")
-        if p.phase in ("indexing", "analysing", "labelling") and p.total:
+        if p.phase == "indexing" and p.total:
+            self.progress.show()
+            self._show_indexing()
+        elif p.phase in ("analysing", "labelling") and p.total:
             self.progress.show()
             self.progress.setMaximum(p.total)
             self.progress.setValue(p.done)
-            if p.phase == "indexing":
-                name = Path(os.fsdecode(p.current)).name if p.current else ""
-                text = f"Indexing {p.done:,} of {p.total:,} \u00b7 {p.rate:.1f} photos/s \u00b7 {name}"
-            elif p.phase == "analysing":
+            if p.phase == "analysing":
                 text = (
                     f"Finding faces: {p.done:,} of {p.total:,} photos \u00b7 {p.rate:.1f} photos/s "
                     "(they are searchable meanwhile)"
@@ -437,14 +488,23 @@ class MainWindow(QMainWindow):
             self.status_text.setText("Looking for new and changed photos\u2026")
 
     def _index_failed(self, message: str, tb: str) -> None:
-        self.status_text.setText(f"Indexing stopped: {message}")
+        kind, _, said = message.partition(": ")
+        # a full disk is one sentence of its own (that indexing stopped, what was kept, what to do)
+        self._index_said = said if kind == DiskFull.__name__ else f"Indexing stopped: {message}"
+        self.status_text.setText(self._index_said)
+
+    def _index_finished(self, busy: str | None) -> None:
+        if busy:  # another PhotoBird keeps the library up to date: say who
+            self._index_said = busy
+            self.status_text.setText(busy)
 
     def _index_ended(self) -> None:
         self._indexing = False
+        self._last_progress = None  # no "Indexing N of M" from a sidebar read after this: it says why it ended
         self.progress.hide()
         self.pause_btn.setEnabled(False)
         self.cancel_btn.setText("Index")
-        if not self.status_text.text().startswith("Indexing stopped"):
+        if self.status_text.text() != self._index_said:
             self.status_text.setText("Indexing stopped. Click Index to continue.")
         self.refresh_all()
 
@@ -470,8 +530,9 @@ class MainWindow(QMainWindow):
         keeps the results as they are (a label made in a terminal, like one made here, changes a badge; the
         photo does not vanish under the user's eyes) and updates what they show."""
         if results:
-            self.run_search(keep_position=True)
-        self.refresh_sidebar()
+            self._refresh_view()
+        else:
+            self.refresh_sidebar()
         self.model.refresh()
         if self.stack.currentWidget() is self.viewer:
             self.viewer.refresh_info()
@@ -538,6 +599,30 @@ class MainWindow(QMainWindow):
             0,
             PAGE_SIZE,
             on_done=lambda found: self._first_page(generation, query, *found),
+            on_error=lambda m, tb: self._search_failed(generation),
+        )
+
+    def _refresh_view(self) -> None:
+        """The results of the search as it is, and the sidebar, read again together (``_view_data``); they
+        replace what is shown keeping the selection and the scroll position."""
+        self.search_timer.stop()
+        self._search_generation += 1
+        self._sidebar_generation += 1
+        generation, sidebar = self._search_generation, self._sidebar_generation
+        if self._search_task is not None:
+            self._search_task.cancel()
+            self._search_task = None
+
+        def loaded(data: dict[str, Any]) -> None:
+            self._sidebar_loaded(data, sidebar)
+            self._search_done(generation, *data["results"], keep_position=True)
+
+        self.runner.run(
+            _view_data,
+            self.library,
+            self.searcher,
+            self.search_box.text(),
+            on_done=loaded,
             on_error=lambda m, tb: self._search_failed(generation),
         )
 
@@ -611,9 +696,13 @@ class MainWindow(QMainWindow):
     # sidebar ----------------------------------------------------------------------------------------------------
 
     def refresh_sidebar(self) -> None:
-        self.runner.run(_sidebar_data, self.library, on_done=self._sidebar_loaded)
+        self._sidebar_generation += 1
+        generation = self._sidebar_generation
+        self.runner.run(_sidebar_data, self.library, on_done=lambda data: self._sidebar_loaded(data, generation))
 
-    def _sidebar_loaded(self, data: dict[str, Any]) -> None:
+    def _sidebar_loaded(self, data: dict[str, Any], generation: int) -> None:
+        if generation != self._sidebar_generation:
+            return  # a newer read is on its way
         selected = self.folder_list.currentItem().data(FOLDER_ROLE) if self.folder_list.currentItem() else None
         self.folder_list.clear()
         sample = str(config.sample_photos_dir().resolve())
@@ -621,14 +710,23 @@ class MainWindow(QMainWindow):
             name = "Sample photos" if f.path == sample else (Path(f.path).name or f.path)
             extra = f" \u00b7 {f.failed} failed" if f.failed else ""
             pending = f" \u00b7 {f.pending} to do" if f.pending else ""
-            item = QListWidgetItem(f"{name}  ({f.photos}){pending}{extra}")
-            item.setToolTip(f.path if f.exists else f"{f.path} (not found)")
+            offline = f.state is scan.FolderState.OFFLINE
+            state = " \u00b7 offline" if offline else ""
+            item = QListWidgetItem(f"{name}  ({f.photos}){pending}{extra}{state}")
+            kept = "Offline: its drive is not connected. Its photos are kept, and come back with it."
+            item.setToolTip(f"{f.path}\n{kept}" if offline else f.path)
+            if offline:  # greyed, yet still selectable (to stop watching it)
+                item.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
             item.setData(FOLDER_ROLE, f.path)
             self.folder_list.addItem(item)
             if f.path == selected:
                 self.folder_list.setCurrentItem(item)
+        total = sum(f.photos for f in data["folders"])
+        self._counts = (total - sum(f.pending for f in data["folders"]), total)
+        if self._last_progress is not None:
+            self._show_indexing()
         own = [f for f in data["folders"] if f.path != sample]
-        self.banner.setVisible(not own)
+        self.banner.setVisible(not own and not self.read_only)  # it invites adding a folder
         self.things.set_words(data["words"])
         st = data["stats"]
         self.errors_btn.setVisible(st.failed > 0)
@@ -640,14 +738,18 @@ class MainWindow(QMainWindow):
     # folders ----------------------------------------------------------------------------------------------------
 
     def choose_folder(self) -> None:
+        if self._refused_read_only("adding a folder"):
+            return
         path = QFileDialog.getExistingDirectory(self, "Add a folder of photos", str(Path.home()))
         if path:
             self.add_folder(path)
 
     def add_folder(self, path: str) -> None:
+        if self._refused_read_only("adding a folder"):
+            return
         try:
             scan.add_folder(self.library, path)
-        except scan.FolderError as e:
+        except (scan.FolderError, LibraryError) as e:  # (LibraryError: its keepsake could not be written)
             QMessageBox.warning(self, "PhotoBird", str(e))
             return
         self.refresh_sidebar()
@@ -668,7 +770,13 @@ class MainWindow(QMainWindow):
             self.remove_folder(path)
 
     def remove_folder(self, path: str) -> None:
-        scan.remove_folder(self.library, path)
+        if self._refused_read_only("removing a folder"):
+            return
+        try:
+            scan.remove_folder(self.library, path)
+        except (scan.FolderError, LibraryError) as e:
+            QMessageBox.warning(self, "PhotoBird", str(e))
+            return
         self.refresh_all()
         self.restart_indexing()
 
@@ -713,7 +821,18 @@ class MainWindow(QMainWindow):
         if ids:
             self.set_label(ids, label)
 
+    def _read_only_sentence(self, doing: str) -> str:
+        return f"This library is read-only ({self.library.root}): {doing} needs write access to it."
+
+    def _refused_read_only(self, doing: str) -> bool:
+        """In a read-only library, say in the status bar why ``doing`` cannot happen, and return True."""
+        if self.read_only:
+            self.statusBar().showMessage(self._read_only_sentence(doing), 15_000)
+        return self.read_only
+
     def set_label(self, ids: list[int], label: str | None, undoing: bool = False) -> None:
+        if self._refused_read_only("marking photos"):
+            return
         self.runner.run(
             catalogue.set_user_label,
             self.library,

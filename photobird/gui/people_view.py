@@ -3,13 +3,14 @@ photos they are in. A click shows their photos (a search, so it combines with wo
 names, renames and merges people, and takes a wrong face out of a person or moves it to another.
 
 Like every view it talks to the core (``photobird.library.people``) through the runner, never on the GUI
-thread, and to the window only by signals. Face pictures are cut from the photos on a worker thread and kept
-by face id.
+thread, and to the window only by signals. Face pictures are cut from the photos on a worker thread; the most
+recently shown are kept for reuse (``KEPT_PICTURES``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -40,6 +41,9 @@ FACE_ROLE = Qt.ItemDataRole.UserRole + 31
 NAME_ROLE = Qt.ItemDataRole.UserRole + 32
 FACE_SIDE = 96
 STRIP_SIDE = 72
+#: Face pictures kept for reuse, the least recently shown dropped first (about 37 KB each: at most about 55 MB
+#: however many faces a library has; a dropped one is read again when it is shown again).
+KEPT_PICTURES = 1500
 
 
 def _qimage(image: Any) -> QImage:
@@ -95,9 +99,10 @@ class PeopleView(QWidget):
         self.library = library
         self.runner = runner
         self.people: list[people.PersonInfo] = []
-        self._pictures: dict[int, QPixmap] = {}
+        self._pictures: OrderedDict[int, QPixmap] = OrderedDict()  # least recently shown first
         self._asked: set[int] = set()
         self._generation = 0
+        self._read_only: str | None = None  # why nothing can be changed here (a read-only library), if so
         self._placeholder = QPixmap(FACE_SIDE, FACE_SIDE)
         self._placeholder.fill(QColor(200, 200, 200))
         self.enabled = QCheckBox("Find faces in my photos and group them into people")
@@ -190,7 +195,7 @@ class PeopleView(QWidget):
             item.setData(NAME_ROLE, person.name)
             item.setData(FACE_ROLE, person.cover)
             item.setToolTip(f"{display_name(person)}: {person.photos} photos, {person.faces} faces")
-            item.setIcon(QIcon(self._pictures.get(person.cover, self._placeholder)))
+            item.setIcon(QIcon(self._picture(person.cover)))
             self.list.addItem(item)
             if person.id == current:
                 self.list.setCurrentItem(item)
@@ -216,15 +221,26 @@ class PeopleView(QWidget):
             on_error=lambda msg, tb: self._asked.difference_update(wanted),
         )
 
+    def _picture(self, face_id: int | None) -> QPixmap:
+        """The face's picture if it is kept (now the most recently shown), else the placeholder."""
+        if face_id not in self._pictures:
+            return self._placeholder
+        self._pictures.move_to_end(face_id)
+        return self._pictures[face_id]
+
     def _pictures_loaded(self, images: dict[int, QImage]) -> None:
         for fid, image in images.items():
             self._pictures[fid] = QPixmap.fromImage(image)
+            self._pictures.move_to_end(fid)
         for widget in (self.list, self.faces):
             for i in range(widget.count()):
                 item = widget.item(i)
                 fid = item.data(FACE_ROLE)
                 if fid in images:
                     item.setIcon(QIcon(self._pictures[fid]))
+        while len(self._pictures) > KEPT_PICTURES:  # (what is on screen keeps its own copy in its item's icon)
+            dropped, _ = self._pictures.popitem(last=False)
+            self._asked.discard(dropped)
 
     # a person's faces -------------------------------------------------------------------------------------------
 
@@ -249,16 +265,26 @@ class PeopleView(QWidget):
             item.setData(FACE_ROLE, face.id)
             item.setData(PERSON_ROLE, person_id)
             item.setToolTip(face.path)
-            item.setIcon(QIcon(self._pictures.get(face.id, self._placeholder)))
+            item.setIcon(QIcon(self._picture(face.id)))
             self.faces.addItem(item)
         self._request_pictures([f.id for f in found], FACE_SIDE)
 
     # the user's decisions ---------------------------------------------------------------------------------------
 
+    def set_read_only(self, reason: str) -> None:
+        """A read-only library: people are shown and their photos found, but not named, merged or moved, and
+        ``reason`` (one sentence) says why on the controls that would."""
+        self._read_only = reason
+        self.enabled.setEnabled(False)
+        for widget in (self.enabled, self.name_btn, self.merge_btn):
+            widget.setToolTip(reason)
+        self._selection_changed()
+
     def _selection_changed(self) -> None:
         selected = self.list.selectedItems()
-        self.merge_btn.setEnabled(len(selected) == 2)
-        self.name_btn.setEnabled(len(selected) == 1)
+        writable = self._read_only is None
+        self.merge_btn.setEnabled(writable and len(selected) == 2)
+        self.name_btn.setEnabled(writable and len(selected) == 1)
         self.name_btn.setText("Rename\u2026" if selected and selected[0].data(NAME_ROLE) else "Name\u2026")
 
     def _open(self, item: QListWidgetItem) -> None:
@@ -267,7 +293,7 @@ class PeopleView(QWidget):
         self.search_requested.emit(name.lower() if name else f"person:{item.data(PERSON_ROLE)}")
 
     def _rename_item(self, item: QListWidgetItem | None) -> None:
-        if item is None:
+        if item is None or self._read_only is not None:
             return
         name, ok = QInputDialog.getText(self, "PhotoBird", "Who is this?", text=item.data(NAME_ROLE) or "")
         if ok and name.strip():
@@ -307,6 +333,9 @@ class PeopleView(QWidget):
             return
         menu = QMenu(self)
         menu.addAction("Show photos", lambda: self._open(item))
+        if self._read_only is not None:
+            menu.exec(self.list.viewport().mapToGlobal(pos))
+            return
         menu.addAction("Rename\u2026" if item.data(NAME_ROLE) else "Name\u2026", lambda: self._rename_item(item))
         if len(self.list.selectedItems()) == 2:
             menu.addAction("Merge these two", self.merge_selected)
@@ -314,7 +343,7 @@ class PeopleView(QWidget):
 
     def _face_menu(self, pos: Any) -> None:
         item = self.faces.itemAt(pos)
-        if item is None:
+        if item is None or self._read_only is not None:
             return
         face_id, person_id = item.data(FACE_ROLE), item.data(PERSON_ROLE)
         current = self.item_for(person_id)

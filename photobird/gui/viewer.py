@@ -1,7 +1,8 @@
 """The photo viewer: one photo large (EXIF orientation applied), with what PhotoBird knows beside it.
 
 The image is decoded in the background at about screen size (never full size for a 12-megapixel JPEG), and
-the info panel reads the catalogue through the core.
+the info panel reads the catalogue through the core. A photo on a drive that is not connected is not an error:
+the viewer says so and shows its thumbnail from the cache, with everything the catalogue knows beside it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,16 @@ from photobird.library import catalogue
 from photobird.library.store import Library
 from photobird.media.decode import DecodeError, decode
 
+OFFLINE_TEXT = "This photo is on a drive that is not connected"
+
 
 def _load(library: Library, photo_id: int, side: int) -> tuple[dict[str, Any], QImage | None, str | None]:
-    """Worker thread: the catalogue's info and the pixels, reduced to about ``side`` pixels."""
+    """Worker thread: the catalogue's info and the pixels, reduced to about ``side`` pixels; for a photo on a drive
+    that is not connected, its thumbnail (the file is not read: what is at its path now, if anything, is not it)."""
     info = catalogue.info(library, photo_id)
+    if info["offline"]:
+        thumb = QImage(info["thumbnail"]) if info["thumbnail"] else QImage()
+        return info, None if thumb.isNull() else thumb, None
     try:
         im = decode(info["path"], min_side=side).image
         im.thumbnail((side * 2, side * 2))
@@ -115,6 +122,10 @@ class Viewer(QWidget):
         self.info: dict[str, Any] = {}
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.image = ImageLabel()
+        self.notice = QLabel()  # over the photo: why only its thumbnail is shown
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.notice.setToolTip("PhotoBird keeps its photos while the drive is away; connect it to see them in full.")
+        self.notice.hide()
         self.panel = QWidget()
         self.panel.setFixedWidth(300)
         form = QFormLayout(self.panel)
@@ -138,8 +149,11 @@ class Viewer(QWidget):
             self.fields[key] = lab
             form.addRow(title, lab)
         self.fields["hint"].setText("B bird \u00b7 N not bird \u00b7 0 clear\n\u2190 \u2192 move \u00b7 Esc back")
+        shown = QVBoxLayout()
+        shown.addWidget(self.notice)
+        shown.addWidget(self.image, 1)
         row = QHBoxLayout()
-        row.addWidget(self.image, 1)
+        row.addLayout(shown, 1)
         row.addWidget(self.panel)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -147,6 +161,7 @@ class Viewer(QWidget):
 
     def show_photo(self, photo_id: int) -> None:
         self.photo_id = photo_id
+        self.notice.hide()
         self.image.set_image(None, "loading\u2026")
         side = max(self.image.width(), self.image.height(), 800)
         self.runner.run(
@@ -166,10 +181,11 @@ class Viewer(QWidget):
         if photo_id != self.photo_id:
             return  # the user has moved on
         info, image, error = result
-        self.image.set_image(
-            with_faces(image, info.get("faces", [])) if image is not None else None,
-            f"cannot show this file: {error}" if error else "",
-        )
+        self.notice.setText(OFFLINE_TEXT)
+        self.notice.setVisible(info["offline"] and image is not None)
+        # offline: the thumbnail under the notice, or the notice alone when there is not even a thumbnail
+        text = OFFLINE_TEXT if info["offline"] else (f"cannot show this file: {error}" if error else "")
+        self.image.set_image(with_faces(image, info.get("faces", [])) if image is not None else None, text)
         self._info(photo_id, info)
 
     def _info(self, photo_id: int, info: dict[str, Any]) -> None:
@@ -184,7 +200,8 @@ class Viewer(QWidget):
         f["camera"].setText(camera or "unknown")
         size = f"{info['width']} \u00d7 {info['height']}" if info["width"] else "?"
         f["size"].setText(f"{size}, {info['size'] / 2**20:.1f} MB")
-        f["folder"].setText(str(Path(info["path"]).parent))
+        offline = " (offline: its drive is not connected)" if info["offline"] else ""
+        f["folder"].setText(f"{Path(info['path']).parent}{offline}")
         if info["bird"] is None:
             f["bird"].setText("not scored yet")
         else:

@@ -128,6 +128,7 @@ class TaskRunner(QObject):
         self.long_pool = QThreadPool(self)  # long jobs (indexing, training) never starve quick ones
         self.long_pool.setMaxThreadCount(4)
         self._running: set[Task] = set()
+        self._shut = False
 
     def start(self, task: Task, long: bool = False) -> Task:
         self._running.add(task)
@@ -148,19 +149,32 @@ class TaskRunner(QObject):
     ) -> Task:
         task = Task(fn, *args, **kwargs)
         if on_done:
-            task.signals.finished.connect(on_done)
+            task.signals.finished.connect(self._unless_shut(on_done))
         if on_progress:
-            task.signals.progress.connect(on_progress)
+            task.signals.progress.connect(self._unless_shut(on_progress))
         if on_error:
-            task.signals.failed.connect(on_error)
+            task.signals.failed.connect(self._unless_shut(on_error))
         return self.start(task, long=long)
+
+    def _unless_shut(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback``, unless the runner has been shut down by the time its signal arrives: a result a worker
+        sent just before the window closed is still queued, and the widgets it would update are being deleted.
+        (A failure is logged where it happens, on the worker thread, either way.)"""
+
+        def call(*args: Any) -> None:
+            if not self._shut:
+                callback(*args)
+
+        return call
 
     @property
     def running(self) -> set[Task]:
         return set(self._running)
 
     def shutdown(self, timeout_ms: int = 10000) -> bool:
-        """Cancel everything and wait for the workers to finish their ``finally`` blocks."""
+        """Cancel everything and wait for the workers to finish their ``finally`` blocks; from now on no call
+        site's callback is called."""
+        self._shut = True
         for t in list(self._running):
             t.cancel()
         ok = self.long_pool.waitForDone(timeout_ms)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from photobird import config
 from photobird.library.schema import Embedding, LabelView, Photo, PhotoState, UserLabel
@@ -174,10 +174,13 @@ def embed_views_steps(
             continue
         emb, _, _ = models.embed([models.prepare(v) for v in view_images(image)])
         with library.session() as s:
-            for view, vec in enumerate(emb):
-                s.merge(
-                    LabelView(content_hash=h, embedder_id=embedder_id, view=view, vector=vec.astype("<f2").tobytes())
-                )
+            # in place of views another labelling of this picture wrote meanwhile (another window, a mark made
+            # twice): the transaction starts by writing, so two of them take turns instead of colliding
+            s.execute(delete(LabelView).where(LabelView.content_hash == h, LabelView.embedder_id == embedder_id))
+            s.add_all(
+                LabelView(content_hash=h, embedder_id=embedder_id, view=view, vector=vec.astype("<f2").tobytes())
+                for view, vec in enumerate(emb)
+            )
         yield i + 1, len(todo)
 
 

@@ -16,6 +16,7 @@ on the photos it is evaluated on.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import time
 from collections.abc import Generator
@@ -28,7 +29,7 @@ from sqlalchemy import update
 from photobird.learn import data as data_mod
 from photobird.learn import head as head_mod
 from photobird.learn import metrics
-from photobird.library import versions
+from photobird.library import keepsake, versions
 from photobird.library.schema import ModelVersion
 from photobird.library.store import Library
 from photobird.models import files
@@ -46,6 +47,28 @@ SUGGESTED_PER_CLASS = 50
 
 class NotEnoughLabels(Exception):
     pass
+
+
+class EvaluationMode(enum.StrEnum):
+    """How the two models were compared (the values are what model files and ``--json`` record)."""
+
+    HOLD_OUT = "hold-out"  # on a fixed share of the labelled photos, set aside from training
+    ROUNDS = "k-fold"  # on every labelled photo, in rounds, each scored by a model trained without it
+
+    def describe(self, photos: int) -> str:
+        """In plain words, for the training panel."""
+        if self is EvaluationMode.HOLD_OUT:
+            return f"checked on {photos} of your labelled photos that it did not learn from"
+        return f"checked on all {photos} of your labelled photos, in rounds, each by a model that did not see it"
+
+
+#: What the fit of the new model itself is called while it runs (the other fits check it or set its threshold).
+FINAL_FIT = "training the new model"
+
+
+def checking_round(i: int, k: int) -> str:
+    """What the ``i``-th of ``k`` fits that check the new model on the labelled photos is called."""
+    return f"checking the new model on your labelled photos: round {i} of {k}"
 
 
 @dataclass(frozen=True)
@@ -118,7 +141,15 @@ class TrainProgress:
     epoch: int | None = None
     loss: float | None = None
     eta_seconds: float | None = None
-    fit: str = ""  # which fit: "final", "fold 2/5"
+    #: Which fit, in plain words: ``FINAL_FIT``, a ``checking_round``, either choosing its threshold.
+    fit: str = ""
+    #: Whether this is the fit of the new model itself (not one that checks it or chooses its threshold).
+    final: bool = False
+    #: Where the whole run stands, so one bar can go from empty to full once: ``step`` of ``steps`` units of
+    #: work (a labelled photo's views embedded, a training pass of any fit) are done; ``steps`` is 0 until
+    #: the plan is known.
+    step: int = 0
+    steps: int = 0
 
 
 @dataclass
@@ -179,7 +210,7 @@ class Evaluation:
 class TrainResult:
     version: str
     version_id: int
-    mode: str  # "hold-out" | "k-fold"
+    mode: EvaluationMode
     evaluation: Evaluation
     before_version: str
     seconds: float
@@ -212,14 +243,14 @@ class TrainResult:
     def verdict(self) -> str:
         if self.worse:
             return (
-                "The new model is worse on your held-out photos: "
+                "The new model is worse on the labelled photos it was checked on: "
                 + " and ".join(self.worse)
                 + ". We recommend Discard."
             )
         b, a = self.before, self.after
         if (a.precision, a.recall) == (b.precision, b.recall):
-            return "The new model scores the same as the current one on your held-out photos."
-        return "The new model is better on your held-out photos. Keep it to use it for search."
+            return "The new model scores the same as the current one on the labelled photos it was checked on."
+        return "The new model is better on the labelled photos it was checked on. Keep it to use it for search."
 
     def as_json(self) -> dict[str, Any]:
         def side(c: metrics.Confusion) -> dict[str, Any]:
@@ -270,6 +301,12 @@ def best_f1_threshold(y: np.ndarray, scores: np.ndarray, fallback: float) -> flo
     return float((t + lower) / 2) if lower < t else t
 
 
+def threshold_rounds(y: np.ndarray, inner_folds: int) -> int:
+    """The inner rounds that choose a threshold for photos labelled ``y`` (none when a class is too small)."""
+    k = min(inner_folds, int(y.sum()), int((~y).sum()))
+    return k if k >= 2 else 0
+
+
 class _Trainer:
     def __init__(
         self,
@@ -282,6 +319,7 @@ class _Trainer:
         self.base, self.lab, self.views, self.config = base, lab, views, config
         self.init = init
         self.losses: list[float] = []
+        self.step, self.steps = 0, 0  # the whole run's progress (see ``TrainProgress.step``)
 
     def design(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Base data (each image weighing 1, as when the shipped head was fitted) and the user's photos and
@@ -308,16 +346,25 @@ class _Trainer:
             np.concatenate([*ws, w]).astype(np.float32),
         )
 
-    def fit(self, user_idx: np.ndarray, label: str) -> Generator[TrainProgress, None, BirdHead]:
+    def fit(self, user_idx: np.ndarray, label: str, final: bool) -> Generator[TrainProgress, None, BirdHead]:
         """Fit from the shipped head on ``user_idx`` (plus base data); the photo expert left uncalibrated."""
         x, y, w = self.design(user_idx)
         head: BirdHead | None = None
         for item in head_mod.fit_steps(x, y, self.config.recipe, sample_weight=w, init=self.init):
             if isinstance(item, head_mod.EpochReport):
-                if label == "final":
+                if final:
                     self.losses.append(item.loss)
+                self.step += 1
                 yield TrainProgress(
-                    "training", item.epoch + 1, item.epochs, fit=label, epoch=item.epoch + 1, loss=item.loss
+                    "training",
+                    item.epoch + 1,
+                    item.epochs,
+                    fit=label,
+                    final=final,
+                    epoch=item.epoch + 1,
+                    loss=item.loss,
+                    step=self.step,
+                    steps=self.steps,
                 )
             else:
                 head = item
@@ -325,20 +372,22 @@ class _Trainer:
         head_mod.calibrate(head, BirdHead.PHOTO, 0.5)
         return head
 
-    def fit_calibrated(self, user_idx: np.ndarray, label: str) -> Generator[TrainProgress, None, BirdHead]:
+    def fit_calibrated(
+        self, user_idx: np.ndarray, label: str, final: bool = False
+    ) -> Generator[TrainProgress, None, BirdHead]:
         """Fit on ``user_idx`` (plus base data), then calibrate the photo expert so that 0.5 is the threshold
         inner cross-validation on those photos chose (best F1): never chosen on the photos it is tested on."""
         y = self.lab.is_bird[user_idx]
-        k = min(self.config.inner_folds, int(y.sum()), int((~y).sum()))
+        k = threshold_rounds(y, self.config.inner_folds)
         threshold = 0.5
-        if k >= 2:
+        if k:
             oof = np.zeros(len(user_idx), np.float32)
             for j, inner in enumerate(stratified_folds(y, k, self.config.seed + 1)):
                 rest = np.setdiff1d(np.arange(len(user_idx)), inner)
-                h = yield from self.fit(user_idx[rest], f"{label}, threshold {j + 1}/{k}")
+                h = yield from self.fit(user_idx[rest], f"{label}; choosing its threshold: step {j + 1} of {k}", False)
                 oof[inner] = head_mod.predict(h, self.lab.x[user_idx[inner]])
             threshold = best_f1_threshold(y, oof, 0.5)
-        head = yield from self.fit(user_idx, label)
+        head = yield from self.fit(user_idx, label, final)
         head_mod.calibrate(head, BirdHead.PHOTO, threshold)
         return head
 
@@ -356,12 +405,42 @@ def train_steps(
     active, active_head = versions.active_head(library, models)
     models.check_head(active_head)
 
+    y = lab.is_bird
+    holdout = np.array([in_holdout(h, config.holdout_fraction) for h in lab.hashes], dtype=bool)
+    use_holdout = (
+        min(birds, not_birds) >= HOLDOUT_FROM
+        and y[holdout].sum() >= 3
+        and (~y[holdout]).sum() >= 3
+        and y[~holdout].sum() >= MIN_PER_CLASS
+        and (~y[~holdout]).sum() >= MIN_PER_CLASS
+    )
+    # the plan: rounds that check the new model (each leaving out one part of the photos), then its own fit
+    if use_holdout:
+        mode, eval_idx, train_idx = EvaluationMode.HOLD_OUT, np.flatnonzero(holdout), np.flatnonzero(~holdout)
+        rounds: list[np.ndarray] = []
+    else:
+        mode, eval_idx = EvaluationMode.ROUNDS, np.arange(len(lab))
+        train_idx = eval_idx
+        rounds = stratified_folds(y, min(config.folds, birds, not_birds), config.seed)
+    fits = [np.setdiff1d(eval_idx, part) for part in rounds] + [train_idx]
+    passes = config.recipe.epochs * sum(threshold_rounds(y[f], config.inner_folds) + 1 for f in fits)
+
     views: dict[str, np.ndarray] = {}
+    embedded = 0  # labelled photos whose views this run embeds (usually none: labelling embeds them)
     if config.use_views:
         paths = dict(zip(lab.hashes, lab.paths, strict=True))
         for done, total in data_mod.embed_views_steps(library, models, lab.hashes, paths):
-            yield TrainProgress("views", done, total, "embedding mirrored and cropped views of new labels")
+            embedded = total
+            yield TrainProgress(
+                "views",
+                done,
+                total,
+                "embedding mirrored and cropped views of new labels",
+                step=done,
+                steps=total + passes + 1,
+            )
         views = data_mod.stored_views(library, models, lab.hashes)
+    steps = embedded + passes + 1  # the last one compares the models and saves the new one
 
     base = data_mod.load_base(models)
     if config.base_limit and config.base_limit < len(base.x):
@@ -373,36 +452,29 @@ def train_steps(
     models.check_head(shipped)
     assert isinstance(shipped.module, BirdHead)
     trainer = _Trainer(base, lab, views, config, init=shipped.module)
-    y = lab.is_bird
-    holdout = np.array([in_holdout(h, config.holdout_fraction) for h in lab.hashes], dtype=bool)
-    use_holdout = (
-        min(birds, not_birds) >= HOLDOUT_FROM
-        and y[holdout].sum() >= 3
-        and (~y[holdout]).sum() >= 3
-        and y[~holdout].sum() >= MIN_PER_CLASS
-        and (~y[~holdout]).sum() >= MIN_PER_CLASS
-    )
+    trainer.step, trainer.steps = embedded, steps
     before_all = models.score(lab.x, active_head)
 
     # Every fitted head is calibrated so that 0.5 is its own chosen threshold: each photo below is decided by
     # its model at 0.5, and the threshold slider moves all of them alike.
     threshold = 0.5
     if use_holdout:
-        mode = "hold-out"
-        eval_idx = np.flatnonzero(holdout)
-        head = yield from trainer.fit_calibrated(np.flatnonzero(~holdout), "final")
+        head = yield from trainer.fit_calibrated(train_idx, FINAL_FIT, final=True)
         after = head_mod.predict(head, lab.x[eval_idx])
     else:
-        mode = "k-fold"
-        eval_idx = np.arange(len(lab))
-        k = min(config.folds, birds, not_birds)
         after = np.zeros(len(lab), np.float32)
-        for i, fold in enumerate(stratified_folds(y, k, config.seed)):
-            rest = np.setdiff1d(eval_idx, fold)
-            h = yield from trainer.fit_calibrated(rest, f"fold {i + 1}/{k}")
-            after[fold] = head_mod.predict(h, lab.x[fold])
-        head = yield from trainer.fit_calibrated(eval_idx, "final")
-    yield TrainProgress("evaluating", 0, 1, "comparing the current and the new model on the same photos")
+        for i, part in enumerate(rounds):
+            h = yield from trainer.fit_calibrated(fits[i], checking_round(i + 1, len(rounds)))
+            after[part] = head_mod.predict(h, lab.x[part])
+        head = yield from trainer.fit_calibrated(train_idx, FINAL_FIT, final=True)
+    yield TrainProgress(
+        "evaluating",
+        0,
+        1,
+        "comparing the current and the new model on the same photos",
+        step=steps - 1,
+        steps=steps,
+    )
     evaluation = Evaluation(
         photo_ids=[lab.photo_ids[i] for i in eval_idx],
         hashes=[lab.hashes[i] for i in eval_idx],
@@ -414,7 +486,7 @@ def train_steps(
         after_threshold=float(threshold),
     )
 
-    yield TrainProgress("saving", 0, 1, "saving the new model version")
+    yield TrainProgress("saving", 0, 1, "saving the new model version", step=steps - 1, steps=steps)
     name = name or versions.next_version_name(library)
     path = library.models_dir / f"{name}.pt"
     seconds = time.perf_counter() - t0
@@ -475,6 +547,7 @@ def evaluation_of(version: ModelVersion) -> Evaluation | None:
     return Evaluation.from_dict(ev) if ev else None
 
 
+@keepsake.kept
 def set_threshold(library: Library, version: ModelVersion, threshold: float) -> None:
     """The user moved the slider and kept the model: search uses the new threshold."""
     with library.session() as s:

@@ -16,12 +16,13 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from photobird.library import people
+from photobird.library import keepsake, people, scan
 from photobird.library.schema import (
     BirdScore,
     Folder,
     ModelVersion,
     Photo,
+    PhotoAnalysis,
     PhotoLabel,
     PhotoState,
     UserLabel,
@@ -53,6 +54,7 @@ class PhotoBrief:
     taken_at: Any
     width: int | None
     height: int | None
+    offline: bool  # on a drive that is not connected: kept, searchable, not readable now
 
 
 def _abspath(path: str | Path) -> str:
@@ -73,11 +75,13 @@ def briefs(library: Library, ids: Iterable[int]) -> dict[int, PhotoBrief]:
     out: dict[int, PhotoBrief] = {}
     with library.session() as s:
         model = _active_model(s)
+        offline = scan.offline_folder_ids(s)
         for i in range(0, len(ids), 900):
             chunk = ids[i : i + 900]
             q = (
                 select(
                     Photo.id,
+                    Photo.folder_id,
                     Photo.path,
                     Photo.content_hash,
                     Photo.state,
@@ -93,9 +97,9 @@ def briefs(library: Library, ids: Iterable[int]) -> dict[int, PhotoBrief]:
                 .outerjoin(UserLabel, UserLabel.content_hash == Photo.content_hash)
                 .where(Photo.id.in_(chunk))
             )
-            for pid, path, h, state, score, label, taken, w, hgt in s.execute(q):
+            for pid, fid, path, h, state, score, label, taken, w, hgt in s.execute(q):
                 verdict = None if score is None or model is None else score >= model.threshold
-                out[pid] = PhotoBrief(pid, path, h, state, score, verdict, label, taken, w, hgt)
+                out[pid] = PhotoBrief(pid, path, h, state, score, verdict, label, taken, w, hgt, fid in offline)
     return out
 
 
@@ -138,6 +142,7 @@ def info(library: Library, photo_id: int) -> dict[str, Any]:
         if p is None:
             raise CatalogueError(f"no photo with id {photo_id}")
         folder = s.get(Folder, p.folder_id)
+        state = scan.folder_state(s, folder.id, folder.path, folder.device) if folder else None
         model = _active_model(s)
         score = s.scalar(
             select(BirdScore.score).where(BirdScore.photo_id == p.id, BirdScore.model_id == (model.id if model else -1))
@@ -152,6 +157,7 @@ def info(library: Library, photo_id: int) -> dict[str, Any]:
         "path": p.path,
         "folder": folder.path if folder else None,
         "state": p.state,
+        "offline": state is scan.FolderState.OFFLINE,  # on a drive that is not connected: kept, not readable now
         "error": p.error,
         "size": p.size,
         "content_hash": p.content_hash,
@@ -204,6 +210,7 @@ class LabelResult:
     before: dict[int, str | None] = field(default_factory=dict)
 
 
+@keepsake.kept
 def set_user_label(library: Library, photo_ids: Iterable[int], label: str | None) -> LabelResult:
     """Mark photos as "bird" / "not-bird", or clear the mark (None). Saved at once; keyed by content.
 
@@ -255,13 +262,25 @@ def user_labels(library: Library) -> dict[str, str]:
 
 
 def errors(library: Library) -> list[tuple[str, str]]:
+    """(path, why) for each file that could not be indexed, then for each photo an analyzer that runs after
+    indexing could not analyse (it stays searchable by what the others found): "faces: could not be ..."."""
     with library.session() as s:
-        return [
+        files = [
             (p, e or "unknown error")
             for p, e in s.execute(
                 select(Photo.path, Photo.error).where(Photo.state == PhotoState.FAILED).order_by(Photo.path)
             )
         ]
+        analyses = [
+            (p, f"{kind}: {e}")
+            for p, kind, e in s.execute(
+                select(Photo.path, PhotoAnalysis.analyzer, PhotoAnalysis.error)
+                .join(PhotoAnalysis, PhotoAnalysis.photo_id == Photo.id)
+                .where(PhotoAnalysis.error.is_not(None), Photo.state == PhotoState.INDEXED)
+                .order_by(Photo.path, PhotoAnalysis.analyzer)
+            )
+        ]
+    return files + analyses
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from photobird.library.schema import (
     PhotoState,
     utcnow,
 )
-from photobird.library.store import Library, SettingKey
+from photobird.library.store import DiskFull, Library, SettingKey, is_disk_full
 from photobird.media.decode import Decoded, DecodeError, decode
 from photobird.media.thumbs import make_thumbnail, write_atomic
 from photobird.models.faces.analyzer import FaceAnalyzer
@@ -120,6 +120,8 @@ def read_one(job: Job, library: Library, prepare: Callable[[Any], Prepared], kno
     except DecodeError as e:
         return Outcome(job, "failed", error=str(e), **common)
     except Exception as e:  # never let one file stop the worker
+        if is_disk_full(e):  # the library's disk, not this file: the run stops, and the photo stays to do
+            raise
         return Outcome(job, "failed", error=f"could not process ({type(e).__name__}: {e})", **common)
     decoded.image = None  # type: ignore[assignment]  # the pixels are no longer needed: free them early
     return Outcome(job, "decoded", decoded=decoded, prepared=prepared, **common)
@@ -139,6 +141,8 @@ class _Writer:
     rows: list[tuple[Outcome, Analysis | None]] = field(default_factory=list)
     #: Jobs whose content looked known but had nothing to re-use after all: they must be decoded.
     retry: list[Job] = field(default_factory=list)
+    #: A batch was not written (a full disk): the words it added went with it, so the next reads them again.
+    words_unsure: bool = False
 
     def load_words(self) -> None:
         with self.library.session() as s:
@@ -155,14 +159,23 @@ class _Writer:
         rows, self.rows = self.rows, []
         retried = len(self.retry)
         now = utcnow()
+        counted = IndexSummary()  # into ``summary`` once committed: what it says was indexed is kept
         with self.library.session() as s:
+            if self.words_unsure:
+                self.labelling.load_words(s)
+            self.words_unsure = True
             folders = [(f_id, path) for f_id, path in s.execute(select(scan_mod.Folder.id, scan_mod.Folder.path))]
             analysed = [(o, a) for o, a in rows if o.kind == "decoded" and a is not None]
             self._write_analysed(s, analysed, now)
-            summary.indexed += len(analysed)
+            counted.indexed = len(analysed)
             written = [o.job.photo_id for o, _ in analysed]
+            # a drive unplugged while it was read: its photos stay pending for when it is back, not gone or failed
+            unread = any(o.kind in ("gone", "failed") for o, _ in rows)
+            offline = scan_mod.offline_folder_ids(s) if unread else set()
             for outcome, _analysis in rows:
                 job = outcome.job
+                if outcome.kind in ("gone", "failed") and scan_mod.folder_for(folders, job.path) in offline:
+                    continue
                 if outcome.kind == "gone":
                     s.execute(
                         update(Photo)
@@ -182,14 +195,18 @@ class _Writer:
                             indexed_at=now,
                         )
                     )
-                    summary.failed += 1
+                    counted.failed += 1
                 elif outcome.kind == "known":
                     if self._reuse(s, outcome, folders, now):
-                        summary.relinked += 1
+                        counted.relinked += 1
                         written.append(job.photo_id)
                     else:
                         self.retry.append(job)
             self._score(s, written)
+        self.words_unsure = False
+        summary.indexed += counted.indexed
+        summary.failed += counted.failed
+        summary.relinked += counted.relinked
         return len(rows) - (len(self.retry) - retried)
 
     def _score(self, s: Any, photo_ids: list[int]) -> None:
@@ -401,8 +418,25 @@ class Indexer:
     def run(
         self, scan_first: bool = True, folder_paths: list[str] | None = None, purge: bool = True
     ) -> Generator[Progress, None, IndexSummary]:
-        t0 = time.perf_counter()
+        """Bring the library up to date. A full disk (a thumbnail or a batch that does not fit) stops the run
+        with ``DiskFull``: every batch committed before it is kept, and the next run goes on from there."""
         summary = IndexSummary()
+        try:
+            return (yield from self._run(summary, scan_first, folder_paths, purge))
+        except Exception as e:
+            if not is_disk_full(e):
+                raise
+            kept = summary.indexed + summary.relinked
+            photos = "1 photo was" if kept == 1 else f"{kept} photos were"
+            raise DiskFull(
+                f"The disk holding the library is full ({self.library.root}): indexing stopped; {photos} indexed "
+                "and kept; free some space and index again."
+            ) from e
+
+    def _run(
+        self, summary: IndexSummary, scan_first: bool, folder_paths: list[str] | None, purge: bool
+    ) -> Generator[Progress, None, IndexSummary]:
+        t0 = time.perf_counter()
         yield Progress(Phase.SCANNING, 0, 0)
         models = self.models
         embedder_id = versions.ensure_embedder(self.library, models)
@@ -423,17 +457,23 @@ class Indexer:
                 break
             yield Progress(Phase.LABELLING, step.done, step.total, rate=step.rate)
         with self.library.session() as s:
+            # a drive that is not connected cannot be read: its photos wait, as they are, until it is
+            offline = scan_mod.offline_folder_ids(s)
             # photos indexed by other networks (an update shipped new ones) are indexed again
             s.execute(
                 update(Photo)
-                .where(Photo.state == PhotoState.INDEXED, Photo.embedder_id != embedder_id)
+                .where(
+                    Photo.state == PhotoState.INDEXED,
+                    Photo.embedder_id != embedder_id,
+                    Photo.folder_id.not_in(list(offline)),
+                )
                 .values(state=PhotoState.PENDING)
             )
             jobs = [
                 Job(pid, path, size, mtime)
                 for pid, path, size, mtime in s.execute(
                     select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns)
-                    .where(Photo.state == PhotoState.PENDING)
+                    .where(Photo.state == PhotoState.PENDING, Photo.folder_id.not_in(list(offline)))
                     .order_by(Photo.id)
                 )
             ]
@@ -592,14 +632,18 @@ class Indexer:
 
 
 def purge_missing(library: Library, older_than_seconds: float = 0.0) -> int:
-    """Delete missing photos that nothing re-linked (their user labels stay: they belong to the content)."""
+    """Delete missing photos that nothing re-linked (their user labels stay: they belong to the content).
+    Not in an offline folder: whatever its rows say, what is on a drive that is not connected is not decided."""
     with library.session() as s:
-        q = delete(Photo).where(Photo.state == PhotoState.MISSING)
+        due = [Photo.state == PhotoState.MISSING]
         if older_than_seconds > 0:
             import datetime as dt
 
-            q = q.where(Photo.missing_since < utcnow() - dt.timedelta(seconds=older_than_seconds))
-        return s.execute(q).rowcount or 0
+            due.append(Photo.missing_since < utcnow() - dt.timedelta(seconds=older_than_seconds))
+        if s.scalar(select(Photo.id).where(*due).limit(1)) is None:
+            return 0  # the watcher asks often: the folders' drives are looked at only when there is something to do
+        offline = scan_mod.offline_folder_ids(s)
+        return s.execute(delete(Photo).where(*due, Photo.folder_id.not_in(list(offline)))).rowcount or 0
 
 
 def index(library: Library, models: Models | Callable[[], Models], **kw: Any) -> IndexSummary:

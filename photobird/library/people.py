@@ -17,6 +17,7 @@ from PIL import Image
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from photobird.library import keepsake
 from photobird.library.schema import (
     AnalyzerKind,
     Face,
@@ -338,6 +339,7 @@ def _decide(s: Session, face: Face, person_id: int, verdict: FaceVerdict) -> Non
     )
 
 
+@keepsake.kept
 def name_person(library: Library, person_id: int, name: str) -> None:
     """Name (or rename) a person; their faces are confirmed as theirs, so the name outlives re-detection."""
     name = " ".join(name.split())
@@ -351,6 +353,7 @@ def name_person(library: Library, person_id: int, name: str) -> None:
             _decide(s, face, person_id, FaceVerdict.IS)
 
 
+@keepsake.kept
 def merge_people(library: Library, keep_id: int, other_id: int) -> None:
     """Put every face of ``other_id`` into ``keep_id`` (which keeps its name, or takes the other's if it has
     none) and remove ``other_id``."""
@@ -373,6 +376,7 @@ def merge_people(library: Library, keep_id: int, other_id: int) -> None:
         s.delete(other)
 
 
+@keepsake.kept
 def move_face(library: Library, face_id: int, person_id: int | None) -> None:
     """Put a face in another person, or (``None``) take it out of its person: "not this person"."""
     with library.session() as s:
@@ -391,6 +395,7 @@ def move_face(library: Library, face_id: int, person_id: int | None) -> None:
             face.assignment = FaceAssignment.USER.value
 
 
+@keepsake.kept
 def forget_faces(library: Library) -> None:
     """Delete every face, person, name and decision (the user turned faces off)."""
     with library.session() as s:

@@ -4,10 +4,17 @@ A scan only stats files (it never reads them): new and changed files become *pen
 that disappeared become *missing*. A missing photo is not deleted at once: if the same content shows up at
 another path (a move or a rename), the indexer re-links the old row to the new path by content hash, keeping
 its scores and embedding; only missing rows nobody claimed are purged.
+
+A watched folder whose drive is not connected is *offline* (``FolderState``): its photos are never marked missing
+or purged, keep their results, faces and labels, stay searchable (flagged offline), and are online again, not
+re-analysed, when the drive returns. Offline is what the disk says now, read whenever it is asked, never stored.
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
+import itertools
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -17,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from photobird.library import keepsake
 from photobird.library.schema import Folder, Photo, PhotoState, utcnow
 from photobird.library.store import Library
 from photobird.media.decode import IMAGE_EXTENSIONS
@@ -34,6 +42,7 @@ def _norm(path: Path | str) -> Path:
     return Path(os.path.abspath(os.path.expanduser(os.fsdecode(path))))
 
 
+@keepsake.kept
 def add_folder(library: Library, path: Path | str) -> Folder:
     """Watch ``path`` (and everything below it). Adding a parent of watched folders absorbs them."""
     path = _norm(path)
@@ -47,7 +56,7 @@ def add_folder(library: Library, path: Path | str) -> Folder:
             existing = Path(f.path)
             if path == existing or path.is_relative_to(existing):
                 raise FolderError(f"{path} is already watched (as part of {existing})")
-        folder = Folder(path=str(path))
+        folder = Folder(path=str(path), device=path.stat().st_dev)
         s.add(folder)
         s.flush()
         for f in folders:  # watched folders inside the new one become part of it
@@ -57,6 +66,7 @@ def add_folder(library: Library, path: Path | str) -> Folder:
         return folder
 
 
+@keepsake.kept
 def remove_folder(library: Library, path: Path | str) -> int:
     """Stop watching ``path``; its photos leave the catalogue (user labels stay: they belong to the content)."""
     path = _norm(path)
@@ -70,6 +80,59 @@ def remove_folder(library: Library, path: Path | str) -> int:
         return n
 
 
+class FolderState(enum.StrEnum):
+    """Whether a watched folder's photos can be read now."""
+
+    ONLINE = "online"
+    #: Its drive is not connected (or the folder is gone): its photos are kept as they were until it returns.
+    OFFLINE = "offline"
+
+
+def _dir_is_empty(path: str) -> bool:
+    with os.scandir(path) as entries:
+        return next(entries, None) is None
+
+
+def folder_state(s: Session, folder_id: int, path: str, device: int | None) -> FolderState:
+    """Whether the folder is offline: its directory is gone or unreadable, or none of its photos is there while
+    it is not on the file system it was on when it was added or its photos were last seen (``device``; unknown
+    for a folder of an older catalogue until a scan finds photos there) or it is a mount point (another drive in
+    the same place).
+
+    Why not just "the folder is empty": an unmounted drive leaves its mount point behind as an empty folder, and
+    reading that as "every photo deleted" would purge their results and faces. Why not just "another file
+    system": a drive plugged in again may get another device number; if its photos are there, it is back.
+    A folder on the same file system whose photos were all deleted is online: they are gone.
+    """
+    try:
+        st = os.stat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            return FolderState.OFFLINE
+        if device == st.st_dev and not os.path.ismount(path):
+            return FolderState.ONLINE
+        empty = _dir_is_empty(path)
+    except OSError:  # gone, or a drive pulled out without unmounting (I/O error)
+        return FolderState.OFFLINE
+    live = select(Photo.path).where(Photo.folder_id == folder_id, Photo.state != PhotoState.MISSING)
+    first = s.scalar(live.limit(1))
+    if first is None:
+        return FolderState.ONLINE  # nothing to keep: an empty folder is just empty
+    if empty:
+        return FolderState.OFFLINE
+    if os.path.lexists(first):  # the usual answer for a drive that is there, without reading every path
+        return FolderState.ONLINE
+    return FolderState.ONLINE if any(os.path.lexists(p) for p in s.scalars(live)) else FolderState.OFFLINE
+
+
+def offline_folder_ids(s: Session) -> set[int]:
+    """The watched folders that are offline now (see ``folder_state``)."""
+    return {
+        fid
+        for fid, path, device in s.execute(select(Folder.id, Folder.path, Folder.device))
+        if folder_state(s, fid, path, device) is FolderState.OFFLINE
+    }
+
+
 @dataclass(frozen=True)
 class FolderInfo:
     path: str
@@ -77,7 +140,7 @@ class FolderInfo:
     indexed: int
     failed: int
     pending: int
-    exists: bool
+    state: FolderState
 
 
 def list_folders(library: Library) -> list[FolderInfo]:
@@ -101,7 +164,7 @@ def list_folders(library: Library) -> list[FolderInfo]:
                     indexed=by[PhotoState.INDEXED],
                     failed=by[PhotoState.FAILED],
                     pending=by[PhotoState.PENDING],
-                    exists=os.path.isdir(f.path),
+                    state=folder_state(s, f.id, f.path, f.device),
                 )
             )
         return out
@@ -303,10 +366,14 @@ def scan(library: Library, folder_paths: Iterable[str] | None = None) -> ScanRes
     """Reconcile the catalogue with the disk for all watched folders (or the given ones)."""
     result = ScanResult()
     with library.session() as s:
-        folders = [(f.id, f.path) for f in s.scalars(select(Folder))]
+        rows = s.execute(select(Folder.id, Folder.path, Folder.device)).all()
+        folders = [(fid, p) for fid, p, _ in rows]
         wanted = {_norm(p) for p in folder_paths} if folder_paths is not None else None
-        targets = [(fid, p) for fid, p in folders if wanted is None or Path(p) in wanted]
-        for fid, fpath in targets:
+        for fid, fpath, device in rows:
+            if wanted is not None and Path(fpath) not in wanted:
+                continue
+            if folder_state(s, fid, fpath, device) is FolderState.OFFLINE:
+                continue  # its drive is not connected: keep everything as it was rather than mark it all missing
             # photos of this folder only: nested watched folders were merged into their parent
             known = {
                 r.path: (r.id, r.size, r.mtime_ns, r.state)
@@ -314,13 +381,19 @@ def scan(library: Library, folder_paths: Iterable[str] | None = None) -> ScanRes
                     select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.state).where(Photo.folder_id == fid)
                 )
             }
-            if not os.path.isdir(fpath):
-                continue  # an unplugged drive: keep everything as it was rather than mark it all missing
             files = walk(fpath, exclude=[library.root])
-            apply_disk_files(s, folders, files, known, result)
+            first = next(files, None)
+            if first is not None:
+                apply_disk_files(s, folders, itertools.chain((first,), files), known, result)
             gone = [pid for pid, _, _, state in known.values() if state != PhotoState.MISSING]
-            result.missing += mark_missing(s, gone)
-            s.execute(update(Folder).where(Folder.id == fid).values(last_scan_at=utcnow()))
+            # the drive may have gone while it was walked: then what the walk missed is offline, not deleted
+            if gone and folder_state(s, fid, fpath, device) is FolderState.ONLINE:
+                result.missing += mark_missing(s, gone)
+            values: dict[str, object] = {"last_scan_at": utcnow()}
+            if first is not None:  # photos here: remember the file system they are on
+                with contextlib.suppress(OSError):
+                    values["device"] = os.stat(fpath).st_dev
+            s.execute(update(Folder).where(Folder.id == fid).values(**values))
     return result
 
 
@@ -335,8 +408,10 @@ def scan_subtree(library: Library, directory: str) -> ScanResult:
     prefix = directory.rstrip(os.sep) + os.sep
     result = ScanResult()
     with library.session() as s:
-        folders = [(f.id, f.path) for f in s.scalars(select(Folder))]
-        if folder_for(folders, prefix) is None:
+        rows = s.execute(select(Folder.id, Folder.path, Folder.device)).all()
+        folders = [(fid, p) for fid, p, _ in rows]
+        fid = folder_for(folders, prefix)
+        if fid is None or fid in offline_folder_ids(s):
             return result
         upper = prefix[:-1] + chr(ord(os.sep) + 1)
         known = {

@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -90,6 +91,10 @@ class Folder(Base):
     path: Mapped[str] = mapped_column(FsPath, unique=True)
     added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_scan_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: The file system the folder was on (``st_dev``) when it was added or a scan last found photos in it: a
+    #: folder on another one now (its drive unmounted, the bare mount point left behind) with none of its photos
+    #: there is offline, not emptied (``scan.folder_state``).
+    device: Mapped[int | None] = mapped_column(BigInteger)
 
     photos: Mapped[list[Photo]] = relationship(back_populates="folder")
 

@@ -351,7 +351,7 @@ class Searcher:
         parsed = self.parse(query)
         ids: list[int] = []
         scores: list[float] = []
-        with self.library.engine.connect() as c:
+        with self.library.connect() as c:
             sql, params = self._rows_sql(c, parsed, offset, limit)
             cur = c.connection.dbapi_connection.cursor()
             try:
@@ -366,7 +366,7 @@ class Searcher:
     def count(self, query: str) -> int:
         """How many photos match: ``len(search(query))``, without fetching them."""
         parsed = self.parse(query)
-        with self.library.engine.connect() as c:
+        with self.library.connect() as c:
             return self._count(c, parsed)
 
     def search(self, query: str, limit: int | None = None) -> list[Hit]:
@@ -376,7 +376,7 @@ class Searcher:
     def explain(self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE) -> list[str]:
         """SQLite's plan for ``page(query, offset, limit)`` (``EXPLAIN QUERY PLAN``), a line per step."""
         parsed = self.parse(query)
-        with self.library.engine.connect() as c:
+        with self.library.connect() as c:
             sql, params = self._rows_sql(c, parsed, offset, limit)
             return [row[3] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
 

@@ -16,6 +16,9 @@ import enum
 import errno
 import fcntl
 import os
+import shlex
+import sqlite3
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,18 +28,67 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Engine, create_engine, event, select
+from sqlalchemy import URL, Connection, Engine, create_engine, event, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from photobird import config
 from photobird.library.schema import Setting
 
 CATALOGUE = "catalogue.sqlite"
+#: The user's decisions (labels, names, folders, settings, models), kept beside the catalogue (``keepsake``).
+KEEPSAKE = "keepsake.json"
+#: A catalogue up to this size is checked page by page when opened (``PRAGMA quick_check``, some 50 ms);
+#: a bigger one by its header, and by every read, which says so the moment it meets a damaged page.
+CHECK_WHOLE_BYTES = 64 << 20
 
 
 class LibraryError(Exception):
     """A library folder PhotoBird cannot use, or cannot write to; the message is one sentence naming the folder
     and the problem, for the command line and the app to show as it is."""
+
+
+class CatalogueDamaged(LibraryError):
+    """The catalogue cannot be read (truncated, overwritten, emptied beside a keepsake): the one sentence says so,
+    where the user's decisions are safe, and to run ``photobird repair``."""
+
+    def __init__(self, root: Path, what: str = "damaged") -> None:
+        self.root = root
+        default = root == config.default_library_dir().resolve()
+        repair = "photobird repair" if default else f"photobird --library {shlex.quote(str(root))} repair"
+        if (root / KEEPSAKE).is_file():
+            todo = f"your labels and names are safe in {KEEPSAKE} beside it: run {repair} to rebuild it with them"
+        else:
+            todo = f"run {repair} to rebuild it from the photos and what can still be read of it"
+        super().__init__(f"The catalogue of the library at {root} is {what}; {todo}.")
+
+
+def is_damage(error: BaseException) -> bool:
+    """Whether SQLite refused a read because the file is not (or no longer) a sound database: "database disk
+    image is malformed" or "file is not a database" (SQLAlchemy wraps the driver's error)."""
+    orig = error.orig if isinstance(error, DBAPIError) else error
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+class DiskFull(LibraryError):
+    """The disk holding the library ran out of room mid-work: the sentence says what was kept (everything
+    committed) and to free some space; the next run goes on from there."""
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` comes of the disk holding the library being full: a file write's ``ENOSPC`` (or a
+    quota's ``EDQUOT``: a thumbnail), or SQLite's ``SQLITE_FULL``, "database or disk is full" (SQLAlchemy wraps
+    the driver's error). An error raised while handling one (a batch written again on the way out) counts too."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        code = getattr(seen, "sqlite_errorcode", None)
+        if code is not None and (code & 0xFF) == sqlite3.SQLITE_FULL:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class LibraryBusy(Exception):
@@ -61,6 +113,8 @@ class SettingKey(enum.StrEnum):
 
 
 SETTING_DEFAULTS: dict[SettingKey, Any] = {SettingKey.FACES: True, SettingKey.FACES_GROUPED_THROUGH: 0}
+#: Settings that describe this catalogue's rows (face ids), not the user's wishes: left out of the keepsake.
+BOOKKEEPING = frozenset({SettingKey.FACES_GROUPED_THROUGH})
 
 
 def _sqlite_url(path: Path, options: str = "") -> URL:
@@ -118,16 +172,43 @@ class Library:
         self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(self.engine, "connect", _on_connect)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self._pinned = threading.local()  # the connection of this thread's ``snapshot``, if it is in one
         if migrate:
+            self.check()
             self.migrate()
 
     # ----------------------------------------------------------------------------------------------------------
+
+    def check(self, whole: bool = False) -> None:
+        """Refuse a damaged catalogue (``CatalogueDamaged``) before anything reads it: one that is not an SQLite
+        database, is shorter than its header says, or fails ``PRAGMA quick_check`` (read whole when it is small,
+        or when ``whole``: ``photobird repair`` asks), and an empty or missing one beside a keepsake (a fresh
+        catalogue there would soon overwrite the keepsake with nothing)."""
+        size = self.db_path.stat().st_size if self.db_path.is_file() else 0
+        if size == 0:
+            if (self.root / KEEPSAKE).is_file():
+                raise CatalogueDamaged(self.root, "missing" if not self.db_path.exists() else "empty")
+            return
+        # Read through SQLite only, never by opening the file here: closing any other descriptor of the catalogue
+        # drops every SQLite lock this process holds on it (POSIX locks belong to the process), and another
+        # connection of this process would lose its write-ahead log to the next process that closes it.
+        with self.connect() as conn:  # not a database at all: CatalogueDamaged, from ``connect``
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar() or 0
+            page_size = conn.exec_driver_sql("PRAGMA page_size").scalar() or 0
+            # a file cut short (a full disk, a copy stopped half-way) is refused before a query meets its missing
+            # pages; one shorter than its header says is sound while a write-ahead log holds the rest
+            wal = self.db_path.with_name(self.db_path.name + "-wal")
+            with_log = wal.is_file() and wal.stat().st_size > 0
+            if not with_log and size < pages * page_size:
+                raise CatalogueDamaged(self.root)
+            if (whole or size <= CHECK_WHOLE_BYTES) and conn.exec_driver_sql("PRAGMA quick_check").scalar() != "ok":
+                raise CatalogueDamaged(self.root)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (a no-op when it already is)."""
         cfg = _alembic_config()
         head = ScriptDirectory.from_config(cfg).get_current_head()
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
         if current == head:
             return
@@ -137,14 +218,47 @@ class Library:
             command.upgrade(cfg, "head")
 
     @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read this thread makes inside sees one committed state of the catalogue, so numbers shown
+        side by side (the folders' "to do", the grid's count, "Indexing 83 of 269") agree while the indexer
+        commits between the reads. One read transaction on one connection (SQLite: a deferred ``BEGIN``,
+        whose first read fixes what the rest see); ``session`` and ``connect`` use it while it lasts."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN")
+            self._pinned.conn = conn
+            try:
+                yield
+            finally:
+                self._pinned.conn = None
+                conn.rollback()
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection for Core reads: this thread's ``snapshot`` if it is in one, else a new one."""
+        pinned = getattr(self._pinned, "conn", None)
+        if pinned is not None:
+            yield pinned
+            return
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except Exception as e:  # (a search reads through the driver's own cursor: its errors are not wrapped)
+            if is_damage(e):
+                raise CatalogueDamaged(self.root) from e
+            raise
+
+    @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on error."""
-        s = self.Session()
+        """A session that commits on success and rolls back on error (inside a ``snapshot``: reads it)."""
+        pinned = getattr(self._pinned, "conn", None)
+        s = self.Session() if pinned is None else Session(bind=pinned, expire_on_commit=False)
         try:
             yield s
             s.commit()
-        except BaseException:
+        except BaseException as e:
             s.rollback()
+            if is_damage(e):
+                raise CatalogueDamaged(self.root) from e
             raise
         finally:
             s.close()
@@ -184,7 +298,15 @@ class Library:
                     raise
                 raise LibraryBusy(self._busy_message(fd)) from None
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {mode.value}".encode(), 0)
+            try:
+                os.pwrite(fd, f"{os.getpid()} {mode.value}".encode(), 0)
+            except OSError as e:  # a run started again on a disk still full: no room for these few bytes
+                if not is_disk_full(e):
+                    raise
+                raise DiskFull(
+                    f"The disk holding the library is full ({self.root}): indexing cannot start; free some space "
+                    "and index again."
+                ) from e
             try:
                 yield
             finally:
@@ -225,6 +347,10 @@ class Library:
     def set_setting(self, key: str, value: Any) -> None:
         with self.session() as s:
             s.merge(Setting(key=str(key), value=value))
+        if key not in BOOKKEEPING:
+            from photobird.library import keepsake  # (it reads the library through this module)
+
+            keepsake.save(self)
 
     def settings(self) -> dict[str, Any]:
         with self.session() as s:

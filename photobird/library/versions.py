@@ -22,6 +22,7 @@ import numpy as np
 from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from photobird.library import keepsake
 from photobird.library.schema import BirdScore, Embedder, Embedding, ModelVersion, Photo, PhotoState
 from photobird.library.store import Library
 
@@ -115,6 +116,7 @@ def load_head(library: Library, version: ModelVersion) -> files.LoadedModel:
     return files.load(library.models_dir / version.file, expect_sha256=version.sha256, expect_arch="bird-head")
 
 
+@keepsake.kept
 def add_version(library: Library, head_path: Path, name: str, info: dict, embedder: str) -> ModelVersion:
     """Record a trained head file (already inside the library's models/ folder) as an inactive version."""
     from photobird.models import files
@@ -180,6 +182,7 @@ def iter_embeddings(
             yield ids, vecs
 
 
+@keepsake.kept
 def activate_steps(
     library: Library, models: Models, version: ModelVersion, head: files.LoadedModel | None = None
 ) -> Iterator[RescoreProgress]:
@@ -262,6 +265,7 @@ def active_head(library: Library, models: Models) -> tuple[ModelVersion, files.L
     return version, load_head(library, version)
 
 
+@keepsake.kept
 def delete_version(library: Library, version: ModelVersion) -> None:
     """Discard an inactive version: its row and its weights file (the shipped head is never deleted)."""
     if version.active:

@@ -7,6 +7,12 @@ wait), so a photo still being copied is never read half-written. Moves are appli
 (the photo keeps its id, results and label); deletions mark photos missing, so a move seen as delete + create
 still re-links by content hash. When the OS runs out of watches, or events may have been lost, the watcher
 falls back to rescanning periodically.
+
+A watched folder on a drive that is unmounted goes quiet (inotify drops the watch and reports no deletion), or
+disappears, or is replaced by the bare mount point: the watcher notices the folder's directory is no longer the
+one it watches, watches whatever is there now, and rescans the folder, which finds it offline (``scan``) and keeps
+its photos as they are; when the drive is back, the same rescan finds them again, unchanged. Nothing the events
+say about an offline folder (deletions while it goes) makes its photos missing.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import errno
 import logging
 import os
 import queue
+import stat
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -22,6 +29,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
 
 from photobird.library import scan as scan_mod
 from photobird.library.index import Indexer, IndexSummary, Phase, Progress, purge_missing
@@ -60,6 +68,15 @@ class _Handler(FileSystemEventHandler):
         self.q.put((event.event_type, src, dest, event.is_directory))
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    """Which directory is at ``path`` now (device, inode); None when there is none (or it cannot be read)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
 class Watcher:
     """Observers on every watched folder, feeding one queue of raw events."""
 
@@ -67,25 +84,60 @@ class Watcher:
         self.library = library
         self.events: queue.Queue[tuple[str, str, str, bool]] = queue.Queue()
         self.observer = Observer()
+        self.handler = _Handler(self.events)
         self.polling = False  # True when some folder could not be watched: rescan periodically
         self.folders: list[str] = []
+        #: folder -> its observer's watch and the directory it watches (``_identity``)
+        self.watched: dict[str, tuple[ObservedWatch, tuple[int, int]]] = {}
 
     def start(self) -> None:
-        handler = _Handler(self.events)
         with self.library.session() as s:
             self.folders = [f for f in s.scalars(select(Folder.path))]
-        for path in self.folders:
-            if not os.path.isdir(path):
-                continue
-            try:
-                self.observer.schedule(handler, path, recursive=True)
-            except OSError as e:
-                if e.errno in (errno.ENOSPC, errno.EMFILE, errno.ENFILE):
-                    log.warning("out of file watches for %s (%s): falling back to periodic rescans", path, e)
-                    self.polling = True
-                else:
-                    raise
+        self.follow_folders()
         self.observer.start()
+
+    def follow_folders(self) -> list[str]:
+        """Watch the directory that is at each folder's path now; returns the folders where that changed.
+
+        A drive unmounted under its watch does not stop it, and reports nothing (inotify drops the watch, no
+        deletion is seen); a folder deleted stops its watch after one event; a drive mounted again is a new
+        directory the old watch never sees. So each folder's directory is compared with the one its watch was
+        made for, and a different one (or none) is watched afresh: these folders are offline now, or back.
+        """
+        changed = []
+        for path in self.folders:
+            now = _identity(path)
+            old = self.watched.get(path)
+            if (old[1] if old else None) == now:
+                continue
+            if old is not None:
+                self.observer.unschedule(old[0])  # also when its emitter has stopped (the folder was deleted)
+                del self.watched[path]
+            if now is not None:
+                self._schedule(path, now)
+            changed.append(path)
+        return changed
+
+    def renew(self) -> None:
+        """Watch every folder afresh. A drive unmounted and mounted back between two looks of ``follow_folders``
+        can be the same directory again (same device number, same root), under a watch the kernel dropped without
+        a word; the full rescans renew the watches, so such a drive is watched again at the next one."""
+        for watch, _ in self.watched.values():
+            self.observer.unschedule(watch)
+        self.watched.clear()
+        self.follow_folders()
+
+    def _schedule(self, path: str, identity: tuple[int, int]) -> None:
+        try:
+            self.watched[path] = (self.observer.schedule(self.handler, path, recursive=True), identity)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EMFILE, errno.ENFILE):
+                log.warning("out of file watches for %s (%s): falling back to periodic rescans", path, e)
+                self.polling = True
+            elif e.errno in (errno.ENOENT, errno.ENOTDIR, errno.EIO):
+                log.info("%s went away as it was being watched", path)  # the next look sees it gone
+            else:
+                raise
 
     def stop(self) -> None:
         self.observer.stop()
@@ -153,13 +205,22 @@ def settle(paths: set[str], wait: float = SETTLE_SECONDS) -> tuple[set[str], set
 
 
 def apply_changes(library: Library, changes: ChangeSet, files: set[str]) -> None:
-    """Record ``changes`` in the catalogue; ``files`` are the created/modified paths that have settled."""
+    """Record ``changes`` in the catalogue; ``files`` are the created/modified paths that have settled.
+
+    What happens in an offline folder is left alone: a drive going away may be reported as deletions, and an
+    unmounted drive's bare mount point is not the drive."""
     with library.session() as s:
         folders = [(fid, p) for fid, p in s.execute(select(Folder.id, Folder.path))]
+        offline = scan_mod.offline_folder_ids(s)
+
+        def online(path: str) -> bool:
+            fid = scan_mod.folder_for(folders, path)
+            return fid is not None and fid not in offline
+
         now = scan_mod.utcnow()
         for src, dest in changes.moved:
             row = s.scalar(select(Photo).where(Photo.path == src))
-            dest_ok = scan_mod.is_image_name(os.path.basename(dest)) and scan_mod.folder_for(folders, dest)
+            dest_ok = scan_mod.is_image_name(os.path.basename(dest)) and online(dest)
             if row is not None and dest_ok and s.scalar(select(Photo.id).where(Photo.path == dest)) is None:
                 name, d = scan_mod._text(dest)
                 s.execute(
@@ -168,7 +229,7 @@ def apply_changes(library: Library, changes: ChangeSet, files: set[str]) -> None
                     .values(path=dest, name=name, dir=d, folder_id=scan_mod.folder_for(folders, dest))
                 )
             else:
-                if row is not None:
+                if row is not None and online(src):
                     s.execute(
                         update(Photo)
                         .where(Photo.id == row.id, Photo.state != PhotoState.MISSING)
@@ -177,6 +238,8 @@ def apply_changes(library: Library, changes: ChangeSet, files: set[str]) -> None
                 if dest_ok:
                     files.add(dest)
         for path in changes.deleted:
+            if not online(path):
+                continue
             if path.endswith(os.sep):  # a whole folder went away
                 ids = s.scalars(
                     select(Photo.id).where(Photo.path >= path, Photo.path < path[:-1] + chr(ord(os.sep) + 1))
@@ -184,6 +247,7 @@ def apply_changes(library: Library, changes: ChangeSet, files: set[str]) -> None
             else:
                 ids = s.scalars(select(Photo.id).where(Photo.path == path))
             scan_mod.mark_missing(s, list(ids))
+        files = {p for p in files if online(p)}
         disk = [f for f in (scan_mod.stat_file(p) for p in files) if f is not None]
         gone = [p for p in files if not os.path.lexists(p)]
         known = (
@@ -228,12 +292,17 @@ def watch(
         yield from run()
         last_full = time.monotonic()
         while True:
+            came_or_went = watcher.follow_folders()
+            if came_or_went:  # a drive unmounted or mounted again: the rescan says which, and keeps its photos
+                log.info("rescanning %s: its folder is not the one watched any more", ", ".join(came_or_went))
+                yield from run(folder_paths=came_or_went, purge=False)
             changes = watcher.gather(timeout=tick)
             changes.files |= carried
             carried = set()
             overdue = time.monotonic() - last_full > (30.0 if watcher.polling else poll_seconds)
             if changes.rescan or overdue:
                 last_full = time.monotonic()
+                watcher.renew()  # before the rescan, which sees what happened while no watch was there
                 yield from run(purge=False)
                 yield from _purge(library)
                 continue

@@ -28,10 +28,16 @@ def make_thumbnail(image: Image.Image, size: int = THUMB_SIZE, quality: int = 82
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all. A write that fails (a full disk) removes what it began,
+    so a failed thumbnail takes no room and leaves nothing behind, and the error is raised for the caller."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # the process and the thread: two threads may write the same thumbnail at once (two copies of one photo
     # decoded side by side), and each must rename its own file
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -376,3 +376,89 @@ def test_marking_in_a_bird_search_moves_on_and_ctrl_z_takes_it_back(qtbot, tmp_p
     qtbot.waitUntil(lambda: grid_ids(win) == expected, timeout=10_000)  # back in the search
     assert not win.act_undo.isEnabled()
     win.close()
+
+
+def test_while_indexing_the_status_the_folders_and_the_grid_agree(qtbot, tmp_path: Path, library, settings) -> None:
+    """The status's "Indexing N of M", the folder's "(M) · M-N to do" and the grid's "N photos" are one
+    state's numbers at every moment the user could look (they were three reads at three times: 83 of 269, 235
+    to do, 53 photos)."""
+    import re
+
+    from PySide6.QtCore import QTimer
+
+    photos = tmp_path / "photos"
+    make_photos(photos, 120)
+    scan.add_folder(library, photos)
+    win = MainWindow(library, device="cpu", settings=settings, start_indexing=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.models is not None or win.models_error is not None, timeout=TIMEOUT)
+    seen: list[tuple[int, int, int, int, int]] = []
+
+    def look() -> None:
+        status = re.match(r"Indexing ([\d,]+) of ([\d,]+) ", win.status_text.text())
+        folder = win.folder_list.item(0)
+        shown = re.search(r"\(([\d,]+)\)(?: \u00b7 ([\d,]+) to do)?", folder.text()) if folder else None
+        grid = re.match(r"([\d,]+) photos?$", win.result_count.text())
+        if status and shown and grid:
+            done, total = (int(g.replace(",", "")) for g in status.groups())
+            photos_in_folder, to_do = (
+                int(shown.group(1).replace(",", "")),
+                int((shown.group(2) or "0").replace(",", "")),
+            )
+            seen.append((done, total, photos_in_folder, to_do, int(grid.group(1).replace(",", ""))))
+
+    timer = QTimer()
+    timer.timeout.connect(look)
+    timer.start(10)
+    win.start_indexing()
+    wait_up_to_date(qtbot, win)
+    timer.stop()
+    assert len({s[0] for s in seen}) >= 3, seen  # it was seen at several stages of the run
+    for done, total, photos_in_folder, to_do, in_grid in seen:
+        assert (total, total - done, done) == (photos_in_folder, to_do, in_grid), seen
+    win.close()
+
+
+def test_a_read_only_library_opens_for_browsing_and_says_why_it_cannot_mark(
+    qtbot, tmp_path: Path, settings, make_read_only
+) -> None:
+    """A library on a read-only share opens: its photos show and search works; marking, adding a folder and
+    naming people say, in one sentence, that the library is read-only; nothing is written."""
+    from photobird.library.store import Library
+    from tests.library.conftest import make_catalogue
+
+    folder = tmp_path / "library"
+    with Library(folder) as lib:
+        made = make_catalogue(lib, 60)
+        indexed = len([p for p in made.photos if p["state"] == "indexed"])
+        dogs = len(search(lib, "dog"))
+        labels_before = {p["id"]: catalogue.info(lib, p["id"])["user_label"] for p in made.photos}
+    before = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    make_read_only(folder)
+    library = Library(folder)
+    assert library.read_only
+    win = MainWindow(library, device="cpu", settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.status_text.text().startswith("Read-only library"), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: len(win.model.ids) == indexed, timeout=20_000)
+    assert not win.banner.isVisible()  # it would invite adding a folder
+    win.search_box.setText("dog")
+    qtbot.waitUntil(lambda: len(win.model.ids) == dogs, timeout=20_000)
+
+    win.grid.setFocus()
+    win.grid.setCurrentIndex(win.model.index(0))
+    win.activateWindow()
+    qtbot.keyClick(win.grid, Qt.Key.Key_B)
+    message = win.statusBar().currentMessage()
+    assert message == f"This library is read-only ({folder}): marking photos needs write access to it.", message
+    win.add_folder(str(tmp_path))
+    assert "adding a folder" in win.statusBar().currentMessage()
+    assert not win.people_view.enabled.isEnabled() and not win.people_view.name_btn.isEnabled()
+    assert win.models is None and win.index_task is None  # nothing to index: the models are not even loaded
+    qtbot.wait(500)
+    assert {p["id"]: catalogue.info(library, p["id"])["user_label"] for p in made.photos} == labels_before
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == before
+    win.close()
+    library.close()

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog
 
 from photobird import config
+from photobird.gui import people_view
 from photobird.gui.main_window import MainWindow
 from photobird.gui.people_view import NAME_ROLE, PERSON_ROLE, STRIP_SIDE
 from photobird.library import people, scan
@@ -54,7 +55,9 @@ def answer_dialog(text: str) -> None:
     QTimer.singleShot(0, fill)
 
 
-def test_name_a_person_then_find_them_by_name(qtbot, tmp_path: Path, library: Library, settings) -> None:
+def test_name_a_person_then_find_them_by_name(
+    qtbot, tmp_path: Path, library: Library, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     photos = tmp_path / "photos"
     truth = copy_people(photos)
     scan.add_folder(library, photos)
@@ -103,4 +106,20 @@ def test_name_a_person_then_find_them_by_name(qtbot, tmp_path: Path, library: Li
     assert win.tabs.currentIndex() == 0
     expected = sorted({f.photo_id for f in people.faces(library, person_id=other_id)})
     qtbot.waitUntil(lambda: sorted(win.model.ids) == expected, timeout=TIMEOUT)
+
+    # the face pictures kept for reuse are bounded (the least recently shown go first); each face on screen
+    # still shows its own picture, and one shown again is read again
+    monkeypatch.setattr(people_view, "KEPT_PICTURES", 2)
+    win.tabs.setCurrentWidget(view)
+
+    def strip_shows_faces() -> bool:
+        icons = [view.faces.item(i).icon().pixmap(STRIP_SIDE).toImage() for i in range(view.faces.count())]
+        gray = view._placeholder.toImage().pixelColor(0, 0)
+        return bool(icons) and all(i.pixelColor(i.width() // 2, i.height() // 2) != gray for i in icons)
+
+    for person in (person_id, other_id, person_id):
+        view.list.setCurrentItem(view.item_for(person))
+        qtbot.waitUntil(lambda p=person: view.faces.count() == len(people.faces(library, person_id=p)), timeout=TIMEOUT)
+        qtbot.waitUntil(strip_shows_faces, timeout=TIMEOUT)
+    assert len(view._pictures) <= 2  # the first person's pictures went, and were read again to be shown
     win.close()

@@ -23,3 +23,18 @@ def test_a_photo_that_failed_to_index_is_refused_a_label_and_the_rest_are_labell
     labels = catalogue_mod.user_labels(library)
     assert all(labels.get(p["content_hash"]) == "not-bird" for p in indexed)
     assert labels.get(failed["content_hash"]) == catalogue.user.get(failed["content_hash"])  # unchanged
+
+
+def test_errors_lists_the_files_that_failed_then_the_photos_an_analyzer_failed_on(
+    library: Library, catalogue: Catalogue
+) -> None:
+    """A photo the faces phase could not analyse stays searchable, and ``photobird errors`` says why."""
+    from photobird.library.schema import PhotoAnalysis
+
+    failed = sorted(p["path"] for p in catalogue.photos if p["state"] == PhotoState.FAILED)
+    photo = next(p for p in catalogue.photos if p["state"] == PhotoState.INDEXED)
+    with library.session() as s:
+        s.add(PhotoAnalysis(photo_id=photo["id"], analyzer="faces", version="v1", error="cannot be read: Stale handle"))
+    rows = catalogue_mod.errors(library)
+    assert [path for path, _ in rows[: len(failed)]] == failed
+    assert rows[len(failed) :] == [(photo["path"], "faces: cannot be read: Stale handle")]

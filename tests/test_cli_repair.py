@@ -1,0 +1,59 @@
+"""``photobird repair`` as a user runs it: a library indexed, labelled and with named people, its catalogue
+overwritten with garbage in the middle; every command (and the app) says so in one sentence, and the repair
+brings back every label and name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.library.conftest import copy_real
+from tests.library.test_face_analysis import copy_lfw, lfw
+from tests.library.test_keepsake import Damage, damage
+from tests.test_cli import cli, said_one_sentence
+
+
+def ok(library: Path, *args: str) -> str:
+    out = cli(library, *args)
+    assert out.returncode == 0, (args, out.stderr)
+    return out.stdout
+
+
+def state(library: Path, photos: Path) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """Each photo's label, and the name of each photo's face (one face at most here)."""
+    labels = {p.name: json.loads(ok(library, "info", str(p), "--json"))["user_label"] for p in photos.iterdir()}
+    faces = {Path(f["path"]).name: f["name"] for f in map(json.loads, ok(library, "faces", "--json").splitlines())}
+    return labels, faces
+
+
+def test_repair_after_garbage_in_the_catalogue_restores_every_label_and_name(tmp_path: Path) -> None:
+    library, photos = tmp_path / "library", tmp_path / "photos"
+    truth = copy_lfw(photos, lfw(2, 2))
+    birds = copy_real(photos, 1, 1)
+    ok(library, "folders", "add", str(photos))
+    ok(library, "index")
+    for name, is_bird in birds.items():
+        ok(library, "label", str(photos / name), "bird" if is_bird else "not-bird")
+    listed = [json.loads(line) for line in ok(library, "people", "--json").splitlines()]
+    assert len(listed) == 2
+    ok(library, "people", "name", str(listed[0]["id"]), "Anna", "Smith")
+    ok(library, "people", "name", str(listed[1]["id"]), "Bob")
+    before = state(library, photos)
+    assert sorted(n for n in before[1].values()) == ["Anna Smith", "Anna Smith", "Bob", "Bob"]
+
+    damage(library, Damage.GARBAGE)
+    for args in (["stats"], ["search", "bird"], ["people"], []):  # [] is the app
+        said = said_one_sentence(cli(library, *args, env={"QT_QPA_PLATFORM": "offscreen"}))
+        assert said == (
+            f"photobird: The catalogue of the library at {library} is damaged; your labels and names are safe in "
+            f"keepsake.json beside it: run photobird --library {library} repair to rebuild it with them."
+        ), args
+
+    out = ok(library, "repair")
+    n = len(truth) + len(birds)
+    assert "Restored 1 folder, 2 labels, 2 named people (4 face decisions), 1 model version (" in out
+    assert f"from keepsake.json; indexing {n} photos\u2026" in out
+    assert f"indexed {n}, unchanged 0" in out
+    assert state(library, photos) == before
+    assert len(list(library.glob("catalogue.sqlite.damaged-*"))) == 1
+    assert "nothing to repair" in ok(library, "repair")
