@@ -17,6 +17,7 @@ measures, in the same run:
   waits for), the count, and all the results.
 
     python bench/index_bench.py                 # CPU
+    python bench/index_bench.py --faces-only    # the faces phase alone (a few minutes)
     PHOTOBIRD_DEVICE=cuda python bench/index_bench.py
 """
 
@@ -211,6 +212,36 @@ def faces_phase(folder: Path, models: Models, faces: FaceAnalyzer) -> float:
     return took / max(summary.analysed, 1)
 
 
+def faces_section(work: Path, cam: list[Path], models: Models, n: int) -> None:
+    """Print the faces phase's figures on ``n`` 12 MP JPEGs of four people each and on the camera JPEGs ``cam``."""
+    cores = os.cpu_count() or 1
+    faces = FaceAnalyzer(models.device)
+    people_dir = work / "people"
+    shots = make_camera_jpegs(people_dir, n, people=True)
+    print(f"faces phase ({len(shots)} 12 MP JPEGs of four people each; {len(cam)} camera JPEGs):")
+    frows = {}
+    for name, paths, folder in (("people", shots, people_dir), ("cam", cam, cam[0].parent)):
+        d, a, found = faces_limit(paths[:20], faces)
+        nv = faces_naive(paths[:10], faces)
+        phase = faces_phase(folder, models, faces)
+        torch.set_num_threads(cores)
+        frows[name] = (d, a, found / min(len(paths), 20), cores / (d + a), nv, phase)
+
+    def fline(label: str, fn) -> None:
+        print(f"{label:44}{fn(frows['people']):>14}{fn(frows['cam']):>14}")
+
+    print(f"{'':44}{'people':>14}{'camera':>14}")
+    fline("faces per photo", lambda r: f"{r[2]:.1f}")
+    fline("decode (faces' reduced size), ms, 1 thread", lambda r: f"{r[0] * 1000:.1f}")
+    fline("detect + align + describe, ms, 1 thread", lambda r: f"{r[1] * 1000:.1f}")
+    fline("limit, photos/s", lambda r: f"{r[3]:.1f}")
+    fline("naive (full-size decode), photos/s", lambda r: f"{1 / r[4]:.1f}")
+    fline("PhotoBird faces phase, photos/s", lambda r: f"{1 / r[5]:.1f}")
+    fline("  vs naive", lambda r: f"{r[4] / r[5]:.2f}x")
+    fline("  vs limit", lambda r: f"{(1 / r[5]) / r[3]:.0%}")
+    print()
+
+
 # --------------------------------------------------------------------------------------------------------------
 # search over a generated catalogue
 
@@ -381,6 +412,7 @@ def main() -> None:
     p.add_argument("--catalogue", type=int, default=100_000, help="photos in the generated search catalogue")
     p.add_argument("--workers", type=int, default=None, help="decode threads (default: one per core)")
     p.add_argument("--skip-index", action="store_true")
+    p.add_argument("--faces-only", action="store_true", help="only the faces phase (on --camera JPEGs of each kind)")
     args = p.parse_args()
 
     cores = os.cpu_count() or 1
@@ -394,6 +426,9 @@ def main() -> None:
     )
     work = Path(tempfile.mkdtemp(prefix="photobird-bench-"))
     try:
+        if args.faces_only:
+            faces_section(work, make_camera_jpegs(work / "camera", args.camera), models, args.camera)
+            return
         if not args.skip_index:
             cam = make_camera_jpegs(work / "camera", args.camera)
             real_dir = work / "real"
@@ -444,30 +479,7 @@ def main() -> None:
                 line("  PhotoBird end-to-end vs that", lambda r: f"{(1 / r[5]) / r[6][2]:.0%}")
             print()
 
-            faces = FaceAnalyzer(device)
-            people_dir = work / "people"
-            shots = make_camera_jpegs(people_dir, args.camera, people=True)
-            print(f"faces phase ({len(shots)} 12 MP JPEGs of four people each; the camera JPEGs above):")
-            frows = {}
-            for name, paths, folder in (("people", shots, people_dir), ("cam", cam, work / "camera")):
-                d, a, found = faces_limit(paths[:20], faces)
-                nv = faces_naive(paths[:10], faces)
-                phase = faces_phase(folder, models, faces)
-                torch.set_num_threads(cores)
-                frows[name] = (d, a, found / min(len(paths), 20), cores / (d + a), nv, phase)
-
-            def fline(label: str, fn) -> None:
-                print(f"{label:44}{fn(frows['people']):>14}{fn(frows['cam']):>14}")
-
-            fline("faces per photo", lambda r: f"{r[2]:.1f}")
-            fline("decode (faces' reduced size), ms, 1 thread", lambda r: f"{r[0] * 1000:.1f}")
-            fline("detect + align + describe, ms, 1 thread", lambda r: f"{r[1] * 1000:.1f}")
-            fline("limit, photos/s", lambda r: f"{r[3]:.1f}")
-            fline("naive (full-size decode), photos/s", lambda r: f"{1 / r[4]:.1f}")
-            fline("PhotoBird faces phase, photos/s", lambda r: f"{1 / r[5]:.1f}")
-            fline("  vs naive", lambda r: f"{r[4] / r[5]:.2f}x")
-            fline("  vs limit", lambda r: f"{(1 / r[5]) / r[3]:.0%}")
-            print()
+            faces_section(work, cam, models, args.camera)
 
         with tempfile.TemporaryDirectory() as tmp:
             lib = Library(Path(tmp) / "lib")
