@@ -18,8 +18,8 @@ from tests.library.conftest import copy_real
 TIMEOUT = 180_000
 
 
-def open_window(qtbot, library, settings) -> MainWindow:
-    win = MainWindow(library, device="cpu", settings=settings)
+def open_window(qtbot, library, settings, start_indexing: bool = True) -> MainWindow:
+    win = MainWindow(library, device="cpu", settings=settings, start_indexing=start_indexing)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: win.models is not None or win.models_error is not None, timeout=TIMEOUT)
@@ -299,10 +299,7 @@ def test_pause_says_paused_with_what_is_committed(qtbot, tmp_path: Path, library
     photos = tmp_path / "photos"
     make_photos(photos, 120)
     scan.add_folder(library, photos)
-    win = MainWindow(library, device="cpu", settings=settings, start_indexing=False)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.models is not None or win.models_error is not None, timeout=TIMEOUT)
+    win = open_window(qtbot, library, settings, start_indexing=False)
     win.start_indexing()
     qtbot.waitUntil(lambda: win.status_text.text().startswith("Indexing "), timeout=TIMEOUT)
     qtbot.mouseClick(win.pause_btn, Qt.MouseButton.LeftButton)
@@ -389,10 +386,7 @@ def test_while_indexing_the_status_the_folders_and_the_grid_agree(qtbot, tmp_pat
     photos = tmp_path / "photos"
     make_photos(photos, 120)
     scan.add_folder(library, photos)
-    win = MainWindow(library, device="cpu", settings=settings, start_indexing=False)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.models is not None or win.models_error is not None, timeout=TIMEOUT)
+    win = open_window(qtbot, library, settings, start_indexing=False)
     seen: list[tuple[int, int, int, int, int]] = []
 
     def look() -> None:
