@@ -14,10 +14,13 @@ measures, in the same run:
   descriptors, one thread, per core), a naive version (full-size decode, one photo at a time) and PhotoBird's
   phase over a library whose main index is done;
 - search latency p50/p95 over a generated catalogue of 100,000 photos: the first page of results (what the user
-  waits for), the count, and all the results.
+  waits for), the count, and all the results;
+- duplicates over a generated catalogue of 100,000 photos with embeddings and perceptual hashes (``--duplicates-only``
+  for this alone): the time to find every group, and "more like this" p50/p95.
 
     python bench/index_bench.py                 # CPU
     python bench/index_bench.py --faces-only    # the faces phase alone (a few minutes)
+    python bench/index_bench.py --duplicates-only
     PHOTOBIRD_DEVICE=cuda python bench/index_bench.py
 """
 
@@ -41,12 +44,23 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from photobird import config
-from photobird.library import scan
+from photobird.library import duplicates, scan
 from photobird.library.index import Indexer
-from photobird.library.schema import BirdScore, Folder, ModelVersion, Photo, PhotoLabel, Word
+from photobird.library.schema import (
+    BirdScore,
+    Embedding,
+    Folder,
+    ModelVersion,
+    Photo,
+    PhotoAnalysis,
+    PhotoLabel,
+    PhotoLooks,
+    Word,
+)
 from photobird.library.search import PAGE_SIZE, Searcher
 from photobird.library.store import Library, SettingKey
-from photobird.library.versions import ensure_shipped
+from photobird.library.versions import ensure_embedder, ensure_shipped
+from photobird.media import looks
 from photobird.media.decode import decode, fit_long, fit_square
 from photobird.models.faces.analyzer import FaceAnalyzer
 from photobird.models.faces.found import DECODE_SIDE as FACE_DECODE_SIDE
@@ -406,6 +420,133 @@ def search_latency(lib: Library, rounds: int = 5) -> tuple[dict[str, tuple[float
     return stats, per_query
 
 
+def generate_looks_catalogue(lib: Library, n: int, models: Models, planted: int) -> list[list[int]]:
+    """``n`` photos with embeddings and perceptual hashes drawn from the real and sample photos, as the index
+    writes them, and ``planted`` groups of 2-4 variants (a hash a few bits off the whole picture or one of its
+    crop windows, features a little off). Every other photo is a source photo's hash with a quarter of its bits
+    flipped and its features with as much noise again: as unrelated as two photos of one kind of scene, and
+    its hashes as unevenly spread as real ones (a quarter-hash bucket holds more than an even share).
+    Returns the planted groups' photo ids."""
+    paths = sorted(config.real_photos_dir().glob("*.JPEG")) + sorted(config.sample_photos_dir().glob("*.jpg"))
+    src_hashes, src_embs = [], []
+    for i in range(0, len(paths), 16):
+        images = [decode(p, min_side=DECODE_SIDE).image for p in paths[i : i + 16]]
+        src_hashes += [looks.hashes(im) for im in images]
+        src_embs += [a.embedding for a in models.analyze([models.prepare(im) for im in images])]
+    hashes_src, embs_src = np.stack(src_hashes), np.stack(src_embs).astype(np.float32)
+    rng = np.random.default_rng(2)
+    embedder_id = ensure_embedder(lib, models)
+    dim = embs_src.shape[1]
+    scale = float(np.linalg.norm(embs_src, axis=1).mean()) / np.sqrt(dim)
+    windows = len(looks.WINDOWS)
+
+    def flips(shape: tuple[int, ...], p: float) -> np.ndarray:
+        bits = rng.random((*shape, 64)) < p
+        return np.packbits(bits, axis=-1, bitorder="little").view("<u8")[..., 0].astype(np.uint64)
+
+    groups: list[list[int]] = []
+    with lib.session() as s:
+        s.add(Folder(path="/photos"))
+    pid = 0
+    while pid < n:
+        chunk = min(5000, n - pid)
+        src = rng.integers(len(hashes_src), size=chunk)
+        hashes = hashes_src[src] ^ flips((chunk, windows), 0.25)
+        embs = embs_src[src] + rng.standard_normal((chunk, dim)).astype(np.float32) * scale
+        ids = list(range(pid + 1, pid + chunk + 1))
+        k = 0
+        while k + 4 < chunk:
+            if len(groups) < planted and rng.random() < 0.05:
+                size = int(rng.integers(2, 5))
+                for v in range(1, size):
+                    window = int(rng.integers(windows)) if rng.random() < 0.3 else 0
+                    hashes[k + v] = hashes[k] ^ flips((windows,), 0.02)
+                    hashes[k + v, 0] = hashes[k, window] ^ flips((), 0.04)
+                    embs[k + v] = embs[k] + rng.standard_normal(dim).astype(np.float32) * scale * 0.3
+                groups.append(ids[k : k + size])
+                k += size
+            else:
+                k += 1
+        now = dt.datetime(2020, 1, 1)
+        with lib.session() as s:
+            s.execute(
+                Photo.__table__.insert(),
+                [
+                    {
+                        "id": i,
+                        "folder_id": 1,
+                        "path": f"/photos/img_{i:06d}.jpg",
+                        "name": f"img_{i:06d}.jpg",
+                        "dir": "/photos",
+                        "size": 3_000_000,
+                        "mtime_ns": i,
+                        "content_hash": f"{i:064x}",
+                        "state": "indexed",
+                        "width": 4000,
+                        "height": 3000,
+                        "embedder_id": embedder_id,
+                        "added_at": now,
+                    }
+                    for i in ids
+                ],
+            )
+            s.execute(
+                Embedding.__table__.insert(),
+                [
+                    {"photo_id": i, "embedder_id": embedder_id, "vector": e.astype("<f2").tobytes()}
+                    for i, e in zip(ids, embs, strict=True)
+                ],
+            )
+            s.execute(
+                PhotoLooks.__table__.insert(),
+                [{"photo_id": i, "hashes": looks.to_bytes(h)} for i, h in zip(ids, hashes, strict=True)],
+            )
+            s.execute(
+                PhotoAnalysis.__table__.insert(),
+                [{"photo_id": i, "analyzer": "looks", "version": looks.VERSION, "analysed_at": now} for i in ids],
+            )
+        pid += chunk
+    return groups
+
+
+def duplicates_section(n: int, models: Models) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = Library(Path(tmp) / "lib")
+        t = time.perf_counter()
+        planted = generate_looks_catalogue(lib, n, models, planted=1000)
+        print(
+            f"duplicates over a generated catalogue of {n:,} photos with embeddings and perceptual hashes "
+            f"(built in {time.perf_counter() - t:.0f} s, {lib.db_path.stat().st_size / 2**20:.0f} MB, "
+            f"{len(planted)} planted groups):"
+        )
+        t = time.perf_counter()
+        groups = duplicates.find_groups(lib)
+        took = time.perf_counter() - t
+        found = {frozenset(p.id for p in g.photos) for g in groups}
+        hit = sum(frozenset(g) in found for g in planted)
+        print(
+            f"  every group found in {took:.1f} s (target under 10 s): {len(groups)} groups, "
+            f"{hit} of the planted exactly"
+        )
+        t = time.perf_counter()
+        index = duplicates.SimilarIndex.build(lib)
+        print(
+            f"  more like this: index built in {time.perf_counter() - t:.1f} s "
+            f"({index.projected.nbytes / 2**20:.0f} MB in memory)"
+        )
+        rng = np.random.default_rng(3)
+        times = []
+        for pid in rng.integers(1, n + 1, size=200).tolist():
+            t = time.perf_counter()
+            index.query(lib, int(pid), limit=50)
+            times.append((time.perf_counter() - t) * 1000)
+        print(
+            f"  more like this (50 photos): p50 {np.percentile(times, 50):.1f} ms, "
+            f"p95 {np.percentile(times, 95):.1f} ms (target p95 under 100 ms)"
+        )
+        lib.close()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--camera", type=int, default=100, help="12 MP JPEGs to generate")
@@ -413,6 +554,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=None, help="decode threads (default: one per core)")
     p.add_argument("--skip-index", action="store_true")
     p.add_argument("--faces-only", action="store_true", help="only the faces phase (on --camera JPEGs of each kind)")
+    p.add_argument("--duplicates-only", action="store_true", help="only duplicates and more like this (--catalogue)")
     args = p.parse_args()
 
     cores = os.cpu_count() or 1
@@ -428,6 +570,9 @@ def main() -> None:
     try:
         if args.faces_only:
             faces_section(work, make_camera_jpegs(work / "camera", args.camera), models, args.camera)
+            return
+        if args.duplicates_only:
+            duplicates_section(args.catalogue, models)
             return
         if not args.skip_index:
             cam = make_camera_jpegs(work / "camera", args.camera)
@@ -512,6 +657,7 @@ def main() -> None:
                 f"{timings[1]:.1f} ms, the ids of all {fresh.count(''):,} photos in {timings[2]:.0f} ms"
             )
             lib.close()
+        duplicates_section(args.catalogue, models)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -207,7 +207,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         else:
             print(
                 f"indexed {summary.indexed}, unchanged {summary.unchanged}, removed {summary.removed}, "
-                f"failed {summary.failed} (see: photobird errors), faces looked for in {summary.analysed}, "
+                f"failed {summary.failed} (see: photobird errors), faces and looks analysed in {summary.analysed}, "
                 f"{summary.seconds:.1f} s"
             )
     return 0
@@ -551,6 +551,48 @@ def cmd_people(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("duplicates")
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from photobird.library import duplicates
+
+    groups = duplicates.find_groups(_library(args))
+    for group in groups:
+        paths = [p.path for p in group.photos]
+        if args.json:
+            _print_json({"kind": group.kind.value, "photos": paths})
+        else:
+            print(f"{group.kind.value} ({len(paths)} photos):")
+            for k, photo in enumerate(group.photos):
+                size = f"{photo.width}x{photo.height}" if photo.width else "?"
+                print(f"  {'keep' if k == 0 else '    '}  {photo.path}  ({size}, {photo.size / 1e6:.1f} MB)")
+    if not groups and not args.json:
+        print("no duplicates or similar photos")
+    return 0
+
+
+@command("similar")
+def cmd_similar(args: argparse.Namespace) -> int:
+    from photobird.library import catalogue, duplicates
+
+    lib = _library(args)
+    pid = catalogue.photo_id_for_path(lib, args.path)
+    if pid is None:
+        print(f"photobird: {args.path} is not in the library", file=sys.stderr)
+        return 2
+    index = duplicates.SimilarIndex.build(lib)
+    if pid not in index:
+        print(f"photobird: {args.path} is not indexed yet (photobird index)", file=sys.stderr)
+        return 2
+    found = index.query(lib, pid, args.limit)
+    briefs = catalogue.briefs(lib, [i for i, _ in found])
+    for photo_id, cosine in found:
+        if args.json:
+            _print_json({"path": briefs[photo_id].path, "similarity": round(cosine, 4)})
+        else:
+            print(f"{cosine:5.2f}  {briefs[photo_id].path}")
+    return 0
+
+
 def _int(text: str, what: str) -> int:
     try:
         return int(text)
@@ -624,6 +666,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("errors", help="files that could not be indexed or analysed (faces), and why")
     p.add_argument("--json", action="store_true", help="one JSON object per file and problem")
+
+    p = sub.add_parser("duplicates", help="groups of exact copies and similar photos, the suggested keeper first")
+    p.add_argument("--json", action="store_true", help='one JSON object per group: {"kind": ..., "photos": [...]}')
+
+    p = sub.add_parser("similar", help="the photos most like a photo (more like this), the most alike first")
+    p.add_argument("path", help="a photo in the library")
+    p.add_argument("--limit", type=int, default=20, help="at most this many photos (default 20)")
+    p.add_argument("--json", action="store_true", help="one JSON object per photo: path, similarity (cosine)")
 
     p = sub.add_parser("stats", help="library statistics")
     p.add_argument("--json", action="store_true", help="as one JSON object")

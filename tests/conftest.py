@@ -78,3 +78,30 @@ def make_read_only() -> Iterator[Callable[[Path], None]]:
         else:
             for path in [folder, *folder.rglob("*")]:
                 path.chmod(path.stat().st_mode | 0o200)
+
+
+def _trash_at(monkeypatch: pytest.MonkeyPatch, data_home: Path) -> Path:
+    """Point the desktop trash (send2trash's freedesktop.org home trash, ``$XDG_DATA_HOME/Trash``) at
+    ``data_home``. send2trash reads ``XDG_DATA_HOME`` once, when it is imported, so the test's own value is
+    set on the module; the real send2trash code still does the moving."""
+    import send2trash
+    import send2trash.plat_other as freedesktop
+
+    assert send2trash.send2trash is freedesktop.send2trash, "this test expects the freedesktop.org trash"
+    monkeypatch.setattr(freedesktop, "XDG_DATA_HOME", os.fsencode(data_home))
+    monkeypatch.setattr(freedesktop, "HOMETRASH_B", os.fsencode(data_home / "Trash"))
+    return data_home / "Trash"
+
+
+@pytest.fixture
+def trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary trash for this test: files moved there land in ``<it>/files``."""
+    return _trash_at(monkeypatch, tmp_path / "data-home")
+
+
+@pytest.fixture
+def broken_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A trash that cannot be made (its parent is a file, as on a broken or full home): every move fails."""
+    blocker = tmp_path / "data-home-is-a-file"
+    blocker.write_text("not a folder")
+    return _trash_at(monkeypatch, blocker)

@@ -201,6 +201,8 @@ def test_commands_that_need_no_models_do_not_load_torch(tmp_path: Path) -> None:
         ["models", "list"],
         ["faces", "--json"],
         ["people"],
+        ["duplicates", "--json"],
+        ["similar", photo],
     ):
         code = (
             "import sys\n"

@@ -40,13 +40,14 @@ from PySide6.QtWidgets import (
 )
 
 from photobird import config, logs
+from photobird.gui.duplicates_view import DuplicatesView
 from photobird.gui.grid import ID_ROLE, PhotoGrid, PhotoGridModel
 from photobird.gui.notify import ProblemLine, notify
 from photobird.gui.people_view import PeopleView
 from photobird.gui.things import InYourPhotos
 from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
-from photobird.library import catalogue, people, scan
+from photobird.library import catalogue, duplicates, people, scan
 from photobird.library.changes import CatalogueWatch
 from photobird.library.search import PAGE_SIZE, Searcher
 from photobird.library.store import DiskFull, Library, LibraryBusy, LibraryError, LockMode, SettingKey
@@ -55,6 +56,7 @@ SEARCH_DEBOUNCE_MS = 250
 UNDO_DEPTH = 50  # labellings Ctrl+Z can take back
 CHANGES_POLL_MS = 1500  # how often to ask whether anyone committed to the catalogue (a trivial query)
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 10
+SIMILAR_SHOWN = 200  # photos "More like this" shows, the most alike first
 
 
 def _load_models(device: str | None) -> Any:
@@ -227,10 +229,14 @@ class MainWindow(QMainWindow):
         self.people_view.people_changed.connect(self.refresh_all)
         self.people_view.faces_toggled.connect(self.set_faces)
         self.tabs.addTab(self.people_view, "People")
-        self.tabs.currentChanged.connect(
-            lambda i: self.people_view.refresh() if self.tabs.widget(i) is self.people_view else None
-        )
+        self.duplicates_view = DuplicatesView(library, self.runner)
+        self.duplicates_view.photos_removed.connect(lambda _ids: self.refresh_all())
+        self.tabs.addTab(self.duplicates_view, "Duplicates")
+        self.tabs.currentChanged.connect(self._tab_shown)
         self.catalogue_changed.connect(self.people_view.refresh)
+        #: "More like this" reads every photo's features once; what the catalogue changes, it reads again
+        self._similar_index: duplicates.SimilarIndex | None = None
+        self.catalogue_changed.connect(self._forget_similar)
         # added once the models have loaded: the panel's imports need torch, which a worker imports meanwhile
         self.training_panel: QWidget | None = None
         self.setCentralWidget(self.tabs)
@@ -299,6 +305,7 @@ class MainWindow(QMainWindow):
         self.run_search()
         if self.read_only:  # no indexing, no training: the models are not needed
             self.people_view.set_read_only(self._read_only_sentence("naming and grouping people"))
+            self.duplicates_view.set_read_only(self._read_only_sentence("moving photos to the trash"))
             self.status_text.setText(f"Read-only library ({self.library.root}): browse and search")
             return
         self.models_task = self.runner.run(
@@ -470,7 +477,7 @@ class MainWindow(QMainWindow):
             self.progress.setValue(p.done)
             if p.phase == "analysing":
                 text = (
-                    f"Finding faces: {p.done:,} of {p.total:,} photos \u00b7 {p.rate:.1f} photos/s "
+                    f"Finding faces and look-alikes: {p.done:,} of {p.total:,} photos \u00b7 {p.rate:.1f} photos/s "
                     "(they are searchable meanwhile)"
                 )
             else:
@@ -882,11 +889,55 @@ class MainWindow(QMainWindow):
             return
         menu = QMenu(self)
         menu.addAction("Open", lambda: self.open_viewer(index.data(ID_ROLE)))
+        menu.addAction("More like this", lambda: self.show_similar(index.data(ID_ROLE)))
         menu.addSeparator()
         menu.addAction(self.act_bird)
         menu.addAction(self.act_not_bird)
         menu.addAction(self.act_clear)
         menu.exec(self.grid.viewport().mapToGlobal(pos))
+
+    def _tab_shown(self, i: int) -> None:
+        if self.tabs.widget(i) is self.people_view:
+            self.people_view.refresh()
+        elif self.tabs.widget(i) is self.duplicates_view:
+            self.duplicates_view.refresh()
+
+    def _forget_similar(self) -> None:
+        self._similar_index = None
+
+    def show_similar(self, photo_id: int) -> None:
+        """The photos most like this one, in the grid, the most alike first (it comes first itself)."""
+        self.search_timer.stop()
+        self._search_generation += 1
+        generation = self._search_generation
+        if self._search_task is not None:
+            self._search_task.cancel()
+            self._search_task = None
+        built = self._similar_index
+
+        def find(library: Library) -> tuple[duplicates.SimilarIndex, list[tuple[int, float]]]:
+            index = built if built is not None and photo_id in built else duplicates.SimilarIndex.build(library)
+            return index, index.query(library, photo_id, limit=SIMILAR_SHOWN)
+
+        self.result_count.setText("Looking for similar photos\u2026")
+        self.runner.run(
+            find,
+            self.library,
+            on_done=lambda found: self._similar_found(generation, photo_id, *found),
+            on_error=lambda m, tb: self._search_failed(generation),
+        )
+
+    def _similar_found(
+        self, generation: int, photo_id: int, index: duplicates.SimilarIndex, found: list[tuple[int, float]]
+    ) -> None:
+        self._similar_index = index
+        if generation != self._search_generation:
+            return
+        if self.stack.currentWidget() is self.viewer:
+            self.close_viewer()
+        self._show_results([photo_id, *(i for i, _ in found)], [1.0, *(c for _, c in found)], keep_position=False)
+        self.result_count.setText(f"the {len(found):,} photos most like this one")
+        self.grid.scrollToTop()
 
     # viewer -----------------------------------------------------------------------------------------------------
 

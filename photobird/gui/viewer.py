@@ -194,10 +194,10 @@ class Viewer(QWidget):
         self.info = info
         f = self.fields
         f["name"].setText(Path(info["path"]).name)
-        f["taken"].setText(info["taken_at"].replace("T", " ") if info["taken_at"] else "unknown")
+        taken = info["taken_at"] or f"{info['file_time']} (the file's date: the photo has none)"
+        f["taken"].setText(taken.replace("T", " "))
         f["place"].setText(_place_text(info))
-        camera = " ".join(x for x in (info["camera_make"], info["camera_model"]) if x)
-        f["camera"].setText(camera or "unknown")
+        f["camera"].setText(info["camera"] or "unknown")
         size = f"{info['width']} \u00d7 {info['height']}" if info["width"] else "?"
         f["size"].setText(f"{size}, {info['size'] / 2**20:.1f} MB")
         offline = " (offline: its drive is not connected)" if info["offline"] else ""

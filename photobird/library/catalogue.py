@@ -6,6 +6,7 @@ show the same thing.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 from collections.abc import Iterable
@@ -31,6 +32,7 @@ from photobird.library.schema import (
 )
 from photobird.library.search import FACE_WORDS, LABEL_THRESHOLD, Searcher
 from photobird.library.store import Library
+from photobird.media.exif import camera_name
 from photobird.models.words import BIRD_WORD, WordKind, load_lexicon
 
 USER_LABELS = ("bird", "not-bird")
@@ -167,6 +169,9 @@ def info(library: Library, photo_id: int) -> dict[str, Any]:
         "taken_at": p.taken_at.isoformat() if p.taken_at else None,
         "camera_make": p.camera_make,
         "camera_model": p.camera_model,
+        "camera": camera_name(p.camera_make, p.camera_model),
+        # when EXIF has no date: the file's own time, which is what a file manager shows
+        "file_time": dt.datetime.fromtimestamp(p.mtime_ns / 1e9).isoformat(timespec="seconds"),
         "gps": {"latitude": p.latitude, "longitude": p.longitude} if p.latitude is not None else None,
         "orientation": p.orientation,
         "indexed_at": p.indexed_at.isoformat() if p.indexed_at else None,

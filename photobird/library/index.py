@@ -7,17 +7,18 @@ the app runs it on a worker thread; not pulling pauses it, ``close()`` cancels i
    Photos whose words an older labeller wrote are re-labelled from their stored embeddings and positions
    (``labelling.relabel``): new word heads reach the whole library without decoding a photo.
 2. A pool of decode threads reads each pending file once: content hash, reduced-size decode with EXIF
-   orientation, thumbnail and the networks' inputs from that single decode. A file whose content is already
-   known (moved, renamed, duplicated) is re-linked or copied instead of decoded.
+   orientation, thumbnail, perceptual hashes (``media.looks``) and the networks' inputs from that single
+   decode. A file whose content is already known (moved, renamed, duplicated) is re-linked or copied instead of
+   decoded.
 3. Meanwhile this thread batches decoded photos through the networks (decoding and inference overlap).
 4. Results are written in batched transactions. A photo's row becomes *indexed* in the same transaction as its
    results, so a crash at any point loses nothing committed and the next run resumes without duplicates. Its
    bird score is the model active *in that transaction* (a version may be activated while a pass runs), and
    progress counts a photo as done once it is committed, so a cancel never takes back what was reported done.
 5. Missing photos nobody re-linked are purged.
-6. The analyzers after recognition (faces: ``analyses.run``) go over the photos they have not seen, as their own
-   phase: a new folder is searchable by content before its faces are found, and a library indexed before an
-   analyzer existed runs only that analyzer.
+6. The analyzers after recognition (``analyses.run``: faces, and looks for photos indexed before hashes were
+   kept) go over the photos they have not seen, as their own phase: a new folder is searchable by content before
+   its faces are found, and a library indexed before an analyzer existed runs only that analyzer.
 
 A file that cannot be read is recorded with its reason (``photobird errors``) and the worker goes on.
 """
@@ -36,11 +37,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, insert, select, update
 
-from photobird.library import analyses, versions
+from photobird.library import analyses, looks_analysis, versions
 from photobird.library import labelling as labelling_mod
 from photobird.library import scan as scan_mod
 from photobird.library.face_analysis import FacesAnalyzer
 from photobird.library.labelling import Labelling
+from photobird.library.looks_analysis import LooksAnalyzer
 from photobird.library.progress import IndexSummary, Phase, Progress
 from photobird.library.schema import (
     BirdScore,
@@ -52,6 +54,7 @@ from photobird.library.schema import (
     utcnow,
 )
 from photobird.library.store import DiskFull, Library, SettingKey, is_disk_full
+from photobird.media import looks
 from photobird.media.decode import Decoded, DecodeError, decode
 from photobird.media.thumbs import make_thumbnail, write_atomic
 from photobird.models.faces.analyzer import FaceAnalyzer
@@ -78,6 +81,8 @@ class Outcome:
     error: str | None = None
     decoded: Decoded | None = None
     prepared: Prepared | None = None
+    #: The perceptual hashes (``media.looks``), from the same decode.
+    looks: np.ndarray | None = None
     size: int = 0
     mtime_ns: int = 0
 
@@ -117,6 +122,7 @@ def read_one(job: Job, library: Library, prepare: Callable[[Any], Prepared], kno
         if not thumb.exists():
             write_atomic(thumb, make_thumbnail(decoded.image))
         prepared = prepare(decoded.image)
+        hashes = looks.hashes(decoded.image)
     except DecodeError as e:
         return Outcome(job, "failed", error=str(e), **common)
     except Exception as e:  # never let one file stop the worker
@@ -124,7 +130,7 @@ def read_one(job: Job, library: Library, prepare: Callable[[Any], Prepared], kno
             raise
         return Outcome(job, "failed", error=f"could not process ({type(e).__name__}: {e})", **common)
     decoded.image = None  # type: ignore[assignment]  # the pixels are no longer needed: free them early
-    return Outcome(job, "decoded", decoded=decoded, prepared=prepared, **common)
+    return Outcome(job, "decoded", decoded=decoded, prepared=prepared, looks=hashes, **common)
 
 
 @dataclass
@@ -288,6 +294,7 @@ class _Writer:
             )
         s.execute(update(Photo), photos)  # bulk UPDATE by primary key
         s.execute(insert(Embedding), embeddings)
+        looks_analysis.write_batch(s, [(o.job.photo_id, o.looks) for o, _ in analysed if o.looks is not None])
         if labels:
             s.execute(insert(PhotoLabel), labels)
 
@@ -371,6 +378,7 @@ class _Writer:
         scores = s.execute(select(BirdScore.model_id, BirdScore.score).where(BirdScore.photo_id == twin.id)).all()
         if scores:
             s.execute(insert(BirdScore), [{"photo_id": job.photo_id, "model_id": m, "score": sc} for m, sc in scores])
+        looks_analysis.copy(s, twin.id, job.photo_id)  # the looks analyzer hashes it later if the twin has none
         return True
 
 
@@ -496,10 +504,12 @@ class Indexer:
         if purge:
             yield Progress(Phase.FINISHING, total, total)
             summary.removed = purge_missing(self.library)
+        # after the main index: the photos are searchable by content before their faces are found; the looks
+        # analyzer has work only in a library indexed before photos' hashes were kept
+        later: list[analyses.LaterAnalyzer] = [LooksAnalyzer()]
         if self.library.get_setting(SettingKey.FACES):
-            # after the main index: the photos are searchable by content before their faces are found
-            later = [FacesAnalyzer(self.faces)]
-            summary.analysed = yield from analyses.run(self.library, later, models.device.type)
+            later.append(FacesAnalyzer(self.faces))
+        summary.analysed = yield from analyses.run(self.library, later, models.device.type)
         summary.seconds = time.perf_counter() - t0
         yield Progress(
             Phase.DONE, total, total, rate=total / max(summary.seconds, 1e-9), failed=summary.failed, summary=summary

@@ -40,7 +40,7 @@ class IndexSummary:
     failed: int = 0
     relinked: int = 0
     relabelled: int = 0
-    #: Photos the later analyzers (faces) went through.
+    #: Photos the later analyzers (faces, and looks for photos indexed before they were kept) went through.
     analysed: int = 0
     seconds: float = 0.0
 

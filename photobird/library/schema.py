@@ -239,6 +239,18 @@ class UserLabel(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class PhotoEdit(Base):
+    """How the user turned a picture (by content, like their labels): survives moves, renames, re-indexing and
+    the photo leaving and coming back, and is applied wherever the picture is shown."""
+
+    __tablename__ = "photo_edits"
+
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Clockwise quarter turns on top of the EXIF orientation: 0, 90, 180 or 270 degrees.
+    rotation: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class LabelView(Base):
     """Embeddings of augmented views (mirrored, cropped) of a user-labelled picture, computed once when it is
     first labelled, so retraining sees more than one view of each of the user's examples without decoding."""
@@ -264,6 +276,8 @@ class AnalyzerKind(enum.StrEnum):
     """The analyzers that run after recognition, each with its own version and tables."""
 
     FACES = "faces"
+    #: What a picture looks like (``media.looks``): perceptual hashes that find resized, re-encoded and cropped copies.
+    LOOKS = "looks"
 
 
 class PhotoAnalysis(Base):
@@ -280,6 +294,16 @@ class PhotoAnalysis(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_photo_analyses_analyzer_version", "analyzer", "version"),)
+
+
+class PhotoLooks(Base):
+    """A photo's perceptual hashes (``media.looks.hashes``: the whole picture, then its likely crops), written by
+    the index from the decode it already does, so finding duplicates never decodes a photo."""
+
+    __tablename__ = "photo_looks"
+
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)  # unsigned 64-bit, little-endian, len(looks.WINDOWS) values
 
 
 class Person(Base):

@@ -111,3 +111,25 @@ def read(im: Image.Image) -> ExifInfo:
     make = _text(exif.get(_MAKE))
     model = _text(exif.get(_MODEL))
     return ExifInfo(taken=taken, make=make, model=model, latitude=lat, longitude=lon, orientation=orientation)
+
+
+#: What makers write after their name in EXIF's Make, which nobody says when naming a camera.
+_MAKER_SUFFIXES = (" corporation", " corp.", " corp", " co., ltd.", " co.,ltd.", " co., ltd", ", inc.", " inc.")
+
+
+def camera_name(make: str | None, model: str | None) -> str | None:
+    """The camera as people name it: "Canon EOS 5D Mark III" (EXIF's Make "Canon" and Model "Canon EOS 5D Mark
+    III", not "Canon Canon ..."), "NIKON D750" (Make "NIKON CORPORATION"), "Apple iPhone 12" (Model "iPhone 12")."""
+    model = (model or "").strip()
+    maker = (make or "").strip()
+    lowered = maker.lower()
+    for suffix in _MAKER_SUFFIXES:
+        if lowered.endswith(suffix):
+            maker = maker[: -len(suffix)].rstrip(" ,")
+            break
+    first = maker.split(" ")[0].lower() if maker else ""
+    if not model:
+        return maker or None
+    if not first or model.lower().startswith(first):
+        return model
+    return f"{maker} {model}"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import shutil
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt
@@ -143,6 +146,32 @@ def test_viewer_keys(qtbot, tmp_path: Path, library, settings) -> None:
     qtbot.waitUntil(lambda: catalogue.info(library, win.model.ids[1])["user_label"] is None, timeout=10_000)
     qtbot.keyClick(win.viewer, Qt.Key.Key_Escape)
     assert win.stack.currentWidget() is win.grid
+    win.close()
+
+
+def test_the_viewer_names_the_camera_once_and_dates_a_photo_without_exif_by_its_file(
+    qtbot, tmp_path: Path, library, settings
+) -> None:
+    from photobird import config
+
+    photos = tmp_path / "photos"
+    copy_real(photos, 0, 1)
+    shutil.copy2(config.shared_data_dir() / "exif-samples" / "jpg" / "Canon_40D.jpg", photos / "canon.jpg")
+    plain = next(p for p in photos.iterdir() if p.name != "canon.jpg")
+    os.utime(plain, (1_600_000_000, 1_600_000_000))
+    scan.add_folder(library, photos)
+    win = open_window(qtbot, library, settings)
+    wait_up_to_date(qtbot, win)
+    qtbot.waitUntil(lambda: len(win.model.ids) == 2, timeout=10_000)
+    ids = {Path(catalogue.info(library, pid)["path"]).name: pid for pid in win.model.ids}
+    win.open_viewer(ids["canon.jpg"])
+    qtbot.waitUntil(lambda: win.viewer.info.get("id") == ids["canon.jpg"], timeout=10_000)
+    assert win.viewer.fields["camera"].text() == "Canon EOS 40D"  # not "Canon Canon EOS 40D"
+    assert win.viewer.fields["taken"].text() == "2008-05-30 15:56:01"
+    win.open_viewer(ids[plain.name])
+    qtbot.waitUntil(lambda: win.viewer.info.get("id") == ids[plain.name], timeout=10_000)
+    when = dt.datetime.fromtimestamp(1_600_000_000).isoformat(sep=" ")
+    assert win.viewer.fields["taken"].text() == f"{when} (the file's date: the photo has none)"
     win.close()
 
 
