@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QImage, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from photobird.gui.worker import TaskRunner
-from photobird.library import duplicates, trash
+from photobird.library import duplicates, edits, trash
 from photobird.library.duplicates import Group, GroupKind, GroupPhoto
 from photobird.library.store import Library
 
@@ -40,7 +40,9 @@ KIND_TITLES = {GroupKind.EXACT: "Exact copies", GroupKind.SIMILAR: "Similar phot
 
 
 def _load_thumbs(library: Library, photos: list[GroupPhoto], side: int) -> dict[int, QImage]:
-    """Worker thread: the cached thumbnails, scaled to the card (``QImage`` may be made off the GUI thread)."""
+    """Worker thread: the cached thumbnails, scaled to the card and turned as the user turned them (``QImage``
+    may be made off the GUI thread)."""
+    turned = edits.rotations(library, [p.content_hash for p in photos if p.content_hash])
     out = {}
     for p in photos:
         if not p.content_hash:
@@ -50,7 +52,7 @@ def _load_thumbs(library: Library, photos: list[GroupPhoto], side: int) -> dict[
         if not image.isNull():
             out[p.id] = image.scaled(
                 side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-            )
+            ).transformed(QTransform().rotate(turned.get(p.content_hash, 0)))
     return out
 
 

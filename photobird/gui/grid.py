@@ -25,11 +25,11 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from photobird.gui.worker import TaskRunner
-from photobird.library import catalogue
+from photobird.library import catalogue, edits
 from photobird.library.store import Library
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -42,15 +42,17 @@ NOT_BIRD_COLOR = QColor(207, 34, 46)
 
 def _load_batch(
     library: Library, ids: list[int], thumbs: Collection[int], side: int
-) -> dict[int, tuple[Any, QImage | None]]:
-    """Runs on a worker thread: briefs from the catalogue, and for the photos in ``thumbs`` thumbnails decoded
-    into QImages already scaled to the cell, so painting a cell is a plain copy (smooth scaling on the GUI thread
-    would stall scrolling)."""
+) -> dict[int, tuple[Any, QImage | None, int]]:
+    """Runs on a worker thread: briefs from the catalogue, each photo's rotation, and for the photos in ``thumbs``
+    thumbnails decoded into QImages already scaled to the cell and turned as the user turned them, so painting a
+    cell is a plain copy (smooth scaling on the GUI thread would stall scrolling)."""
     briefs = catalogue.briefs(library, ids)
-    out: dict[int, tuple[Any, QImage | None]] = {}
+    turned = edits.rotations(library, [b.content_hash for b in briefs.values() if b.content_hash])
+    out: dict[int, tuple[Any, QImage | None, int]] = {}
     for pid in ids:
         b = briefs.get(pid)
         image = None
+        rotation = turned.get(b.content_hash, 0) if b is not None and b.content_hash else 0
         if pid in thumbs and b is not None and b.content_hash:
             path = library.thumb_path(b.content_hash)
             if path.is_file():
@@ -61,7 +63,9 @@ def _load_batch(
                     image = image.scaled(
                         side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
                     )
-        out[pid] = (b, image)
+                if image is not None and rotation:
+                    image = image.transformed(QTransform().rotate(rotation))
+        out[pid] = (b, image, rotation)
     return out
 
 
@@ -78,6 +82,7 @@ class PhotoGridModel(QAbstractListModel):
         self.scores: list[float] = []
         self.briefs: dict[int, catalogue.PhotoBrief] = {}
         self.pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self.turned: dict[int, int] = {}  # how each cached thumbnail is turned (clockwise degrees)
         self.cache_size = cache_size
         self._row_of: dict[int, int] = {}
         self._wanted: list[int] = []
@@ -211,9 +216,11 @@ class PhotoGridModel(QAbstractListModel):
             on_error=lambda msg, tb, ids=ids: self._in_flight.difference_update(ids),
         )
 
-    def _loaded(self, result: dict[int, tuple[Any, QImage | None]], generation: int, brief_generation: int) -> None:
+    def _loaded(
+        self, result: dict[int, tuple[Any, QImage | None, int]], generation: int, brief_generation: int
+    ) -> None:
         rows = []
-        for pid, (brief, image) in result.items():
+        for pid, (brief, image, rotation) in result.items():
             self._in_flight.discard(pid)
             if brief is not None:
                 old = self.briefs.get(pid)
@@ -224,11 +231,15 @@ class PhotoGridModel(QAbstractListModel):
                 self._stale.discard(pid)
             if image is not None and generation == self._generation:
                 self.pixmaps[pid] = QPixmap.fromImage(image)  # QPixmap only ever on the GUI thread
+                self.turned[pid] = rotation
+            elif pid in self.pixmaps and rotation != (before := self.turned.get(pid, 0)):  # turned since it was made
+                self.pixmaps[pid] = self.pixmaps[pid].transformed(QTransform().rotate(rotation - before))
+                self.turned[pid] = rotation
             row = self._row_of.get(pid)
             if row is not None:
                 rows.append(row)
         while len(self.pixmaps) > self.cache_size:
-            self.pixmaps.popitem(last=False)
+            self.turned.pop(self.pixmaps.popitem(last=False)[0], None)
         if rows:
             self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
         self.briefs_changed.emit()

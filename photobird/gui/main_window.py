@@ -8,13 +8,23 @@ and runs everything that touches disk, decoding or the models through the app's 
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence, QPalette
+from PySide6.QtCore import QEvent, QObject, QPoint, QSettings, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeyEvent,
+    QKeySequence,
+    QPalette,
+)
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -47,7 +57,7 @@ from photobird.gui.people_view import PeopleView
 from photobird.gui.things import InYourPhotos
 from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
-from photobird.library import catalogue, duplicates, people, scan
+from photobird.library import catalogue, duplicates, people, scan, suggest
 from photobird.library.changes import CatalogueWatch
 from photobird.library.search import PAGE_SIZE, Searcher
 from photobird.library.store import DiskFull, Library, LibraryBusy, LibraryError, LockMode, SettingKey
@@ -57,6 +67,7 @@ UNDO_DEPTH = 50  # labellings Ctrl+Z can take back
 CHANGES_POLL_MS = 1500  # how often to ask whether anyone committed to the catalogue (a trivial query)
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 10
 SIMILAR_SHOWN = 200  # photos "More like this" shows, the most alike first
+PUT_BACK_PASSES = 100  # turns of the event loop the grid's place waits for a long list's layout
 
 
 def _load_models(device: str | None) -> Any:
@@ -89,13 +100,19 @@ def _sidebar_data(library: Library) -> dict[str, Any]:
     }
 
 
-def _view_data(library: Library, searcher: Any, query: str) -> dict[str, Any]:
-    """The sidebar and every result of ``query``, read in one snapshot of the catalogue: while the indexer
-    commits, the folders' "to do", the grid's count and "Indexing N of M" are one state's numbers."""
+def _view_data(library: Library, searcher: Any, query: str, folder: str | None) -> dict[str, Any]:
+    """The sidebar and every result of ``query`` (under ``folder``, when one is chosen), read in one snapshot of
+    the catalogue: while the indexer commits, the folders' "to do", the grid's count and "Indexing N of M" are one
+    state's numbers."""
     with library.snapshot():
         data = _sidebar_data(library)
-        data["results"] = searcher.ids_and_scores(query, 0, None)
+        data["results"] = searcher.ids_and_scores(query, 0, None, folder)
     return data
+
+
+def _folder_name(path: str) -> str:
+    """A watched folder as the sidebar names it."""
+    return "Sample photos" if path == str(config.sample_photos_dir().resolve()) else (Path(path).name or path)
 
 
 class ErrorsDialog(QDialog):
@@ -142,6 +159,14 @@ class MainWindow(QMainWindow):
         self._search_task: Task | None = None
         self._closing = False
         self.last_results: list[int] = []
+        #: The folder the grid shows (clicked in the sidebar; None: every folder), with the search box's text
+        self.folder: str | None = None
+        self._folder_at_press: str | None = None  # the folder shown when the folder list was last pressed
+        self._searched: tuple[str, str | None] = ("", None)  # (query, folder) of what the grid shows or will
+        self._first_page_due = False  # a new search's first page is still to come
+        self._select_first = False  # once it comes, select its first photo (Down or Enter in the search box)
+        self._suggested: tuple[str, str | None] | None = None  # the empty search suggestions were asked for
+        self._suggestion_queries: list[str] = []
         self.setWindowTitle("PhotoBird")
         self.setAcceptDrops(True)
 
@@ -154,12 +179,23 @@ class MainWindow(QMainWindow):
         self.search_timer.setInterval(SEARCH_DEBOUNCE_MS)
         self.search_timer.timeout.connect(self.run_search)
         self.search_box.textChanged.connect(lambda _: self.search_timer.start())
+        self.search_box.returnPressed.connect(self.focus_grid)
+        self.search_box.installEventFilter(self)  # Down: to the grid
         self.result_count = QLabel()
+        #: Under the search box when a search finds nothing: the closest words of the library, each a link
+        self.suggestions = QLabel()
+        self.suggestions.setTextFormat(Qt.TextFormat.RichText)
+        self.suggestions.linkActivated.connect(self._suggestion_chosen)
+        self.suggestions.hide()
 
         # sidebar ------------------------------------------------------------------------------------------------
         self.folder_list = QListWidget()
         self.folder_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.folder_list.customContextMenuRequested.connect(self._folder_menu)
+        # the selected folder is the one the grid shows; clicking it again shows every folder
+        self.folder_list.itemSelectionChanged.connect(self._folder_selected)
+        self.folder_list.itemClicked.connect(self._folder_clicked)
+        self.folder_list.viewport().installEventFilter(self)
         add_btn = QToolButton()
         add_btn.setText("+")
         add_btn.setToolTip("Add a folder to watch")
@@ -170,7 +206,7 @@ class MainWindow(QMainWindow):
         self.remove_btn.clicked.connect(self.remove_selected_folder)
         self.things = InYourPhotos(library, self.runner)  # places, things and scenes: a click searches the word
         self.things.word_chosen.connect(self.search_box.setText)
-        sidebar = QWidget()
+        self.sidebar = sidebar = QWidget()
         sl = QVBoxLayout(sidebar)
         head = QHBoxLayout()
         head.addWidget(QLabel("<b>Folders</b>"))
@@ -192,6 +228,7 @@ class MainWindow(QMainWindow):
         self.viewer.back.connect(self.close_viewer)
         self.viewer.step.connect(self.step_viewer)
         self.viewer.label_requested.connect(self.set_label)
+        self.viewer.full_screen_changed.connect(self._photo_alone)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.grid)
         self.stack.addWidget(self.viewer)
@@ -214,6 +251,7 @@ class MainWindow(QMainWindow):
         top.addWidget(self.search_box, 1)
         top.addWidget(self.result_count)
         cl.addLayout(top)
+        cl.addWidget(self.suggestions)
         cl.addWidget(self.banner)
         cl.addWidget(self.stack, 1)
         splitter = QSplitter()
@@ -369,7 +407,18 @@ class MainWindow(QMainWindow):
         self.search_box.setText(str(self.settings.value("search/last", "") or ""))
         self.search_box.blockSignals(False)
 
+    def _photo_alone(self, on: bool) -> None:
+        """Full screen shows the photo alone: no sidebar, search, tabs, menu or status bar."""
+        for widget in (self.sidebar, self.search_box, self.result_count, self.tabs.tabBar(), self.menuBar()):
+            widget.setVisible(not on)
+        self.statusBar().setVisible(not on)
+        if on:
+            self.suggestions.hide()
+            self.banner.hide()
+
     def save_settings(self) -> None:
+        if self.viewer.full_screen:  # the next start opens as the window was, not full screen
+            self.viewer.set_full_screen(False)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("grid/thumbnail_size", self.size_slider.value())
         self.settings.setValue("search/last", self.search_box.text())
@@ -589,23 +638,27 @@ class MainWindow(QMainWindow):
         if self._search_task is not None:
             self._search_task.cancel()  # what it has not started yet (the rest of an older search) is not needed
             self._search_task = None
-        query = self.search_box.text()
+        query, folder = self.search_box.text(), self.folder
+        self._searched = (query, folder)
         if keep_position:
             self.runner.run(
                 self.searcher.ids_and_scores,
                 query,
                 0,
                 None,
+                folder,
                 on_done=lambda found: self._search_done(generation, *found, keep_position=True),
                 on_error=lambda m, tb: self._search_failed(generation),
             )
             return
+        self._first_page_due = True
         self.runner.run(
             self.searcher.ids_and_scores,
             query,
             0,
             PAGE_SIZE,
-            on_done=lambda found: self._first_page(generation, query, *found),
+            folder,
+            on_done=lambda found: self._first_page(generation, query, folder, *found),
             on_error=lambda m, tb: self._search_failed(generation),
         )
 
@@ -624,27 +677,33 @@ class MainWindow(QMainWindow):
             self._sidebar_loaded(data, sidebar)
             self._search_done(generation, *data["results"], keep_position=True)
 
+        self._searched = (self.search_box.text(), self.folder)
         self.runner.run(
             _view_data,
             self.library,
             self.searcher,
-            self.search_box.text(),
+            *self._searched,
             on_done=loaded,
             on_error=lambda m, tb: self._search_failed(generation),
         )
 
-    def _first_page(self, generation: int, query: str, ids: list[int], scores: list[float]) -> None:
+    def _first_page(self, generation: int, query: str, folder: str | None, ids: list[int], scores: list[float]) -> None:
         if generation != self._search_generation:
             return  # a newer search is on its way
+        self._first_page_due = False
         self._show_results(ids, scores, keep_position=False)
+        if self._select_first:
+            self._select_first = False
+            self._select_first_photo()
         if len(ids) < PAGE_SIZE:  # that was all of it
             self._show_count(len(ids))
             return
-        self.result_count.setText(f"{len(ids):,}+ photos")
+        self.result_count.setText(f"{len(ids):,}+ photos{self._in_folder(folder)}")
+        self._hide_suggestions()
 
         def rest() -> Any:  # the count first (cheap), then every result
-            yield self.searcher.count(query)
-            return self.searcher.ids_and_scores(query, 0, None)
+            yield self.searcher.count(query, folder)
+            return self.searcher.ids_and_scores(query, 0, None, folder)
 
         self._search_task = self.runner.run(
             rest,
@@ -682,6 +741,9 @@ class MainWindow(QMainWindow):
         current = self.grid.currentIndex()
         current_row = current.row() if keep_position and current.isValid() else None
         scroll = self.grid.verticalScrollBar().value()
+        # scrolled down, the photo at the top stays where it is (new photos above it push nothing out of view);
+        # at the top, the newest photos come into view
+        anchor = self._top_photo() if keep_position and scroll > 0 else None
         self.last_results = list(ids)
         self.model.set_results(ids, scores)
         if keep_position:
@@ -695,10 +757,97 @@ class MainWindow(QMainWindow):
                 # place and the selection, so B / N go on from there
                 nxt = self.model.index(min(current_row, len(ids) - 1))
                 self.grid.selectionModel().setCurrentIndex(nxt, self.grid.selectionModel().SelectionFlag.ClearAndSelect)
-            QTimer.singleShot(0, lambda: self.grid.verticalScrollBar().setValue(scroll))
+            QTimer.singleShot(0, lambda: self._put_back(scroll, anchor))
+
+    def _top_photo(self) -> tuple[int, int] | None:
+        """The photo at the top left of the grid's view, and where its cell's top is in the view."""
+        x = self.grid.spacing() + 1
+        for y in range(0, self.grid.viewport().height(), 2):  # (past the spacing between cells)
+            index = self.grid.indexAt(QPoint(x, y))
+            if index.isValid():
+                return index.data(ID_ROLE), self.grid.visualRect(index).top()
+        return None
+
+    def _put_back(self, scroll: int, anchor: tuple[int, int] | None, passes: int = PUT_BACK_PASSES) -> None:
+        """Scroll the grid so that the ``anchor`` photo is where it was in the view (without one, or when it left
+        the results: back to ``scroll``). The grid lays a long list out in batches, one per turn of the event
+        loop: until the anchor's batch is laid out, it has no place to measure, so this waits for it."""
+        bar = self.grid.verticalScrollBar()
+        row = self.model.row_of(anchor[0]) if anchor is not None else None
+        if anchor is None or row is None:
+            bar.setValue(scroll)
+            return
+        cell = self.grid.visualRect(self.model.index(row))
+        if cell.isValid():
+            bar.setValue(bar.value() + cell.top() - anchor[1])
+        elif passes:
+            QTimer.singleShot(0, lambda: self._put_back(scroll, anchor, passes - 1))
+        else:
+            bar.setValue(scroll)
 
     def _show_count(self, n: int) -> None:
-        self.result_count.setText(f"{n:,} photo{'s' if n != 1 else ''}")
+        """Say what the grid shows: how many photos, in which folder; a search that finds none says so, and the
+        closest words of the library come under the search box (asked for once per search, in the background)."""
+        query, folder = self._searched
+        typed = query.strip()
+        if n or not typed:
+            self.result_count.setText(f"{n:,} photo{'s' if n != 1 else ''}{self._in_folder(folder)}")
+            self._hide_suggestions()
+            return
+        self.result_count.setText(f"No photos match '{typed}'{self._in_folder(folder)}")
+        if self._suggested == self._searched:
+            return  # asked already (this is the same search read again)
+        self._suggested = searched = self._searched
+        self.suggestions.hide()
+        self.runner.run(
+            suggest.suggest, self.searcher, query, folder, on_done=lambda found: self._show_suggestions(searched, found)
+        )
+
+    @staticmethod
+    def _in_folder(folder: str | None) -> str:
+        return f" in {_folder_name(folder)}" if folder else ""
+
+    def _show_suggestions(self, searched: tuple[str, str | None], found: list[suggest.Suggestion]) -> None:
+        if searched != self._suggested or not found:
+            return  # another search since, or nothing close
+        self._suggestion_queries = [s.query for s in found]
+        links = ", ".join(f'<a href="{i}">{html.escape(s.word)}</a>' for i, s in enumerate(found))
+        self.suggestions.setText(f"Try {links}")
+        self.suggestions.show()
+
+    def _hide_suggestions(self) -> None:
+        self._suggested = None
+        self.suggestions.hide()
+
+    def _suggestion_chosen(self, link: str) -> None:
+        self.search_box.setText(self._suggestion_queries[int(link)])
+        self.run_search()
+
+    def focus_grid(self) -> None:
+        """Down or Enter in the search box: to the results, their first photo selected (when the search is still
+        to come, once it has come)."""
+        if self.search_timer.isActive():  # typed a moment ago: search now
+            self.run_search()
+        self.grid.setFocus()
+        if self._first_page_due:
+            self._select_first = True
+        else:
+            self._select_first_photo()
+
+    def _select_first_photo(self) -> None:
+        if self.model.rowCount():
+            first = self.model.index(0)
+            self.grid.selectionModel().setCurrentIndex(first, self.grid.selectionModel().SelectionFlag.ClearAndSelect)
+            self.grid.scrollTo(first)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.search_box:
+            if isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Down:
+                self.focus_grid()
+                return True
+        elif event.type() == QEvent.Type.MouseButtonPress and watched is self.folder_list.viewport():
+            self._folder_at_press = self.folder
+        return super().eventFilter(watched, event)
 
     # sidebar ----------------------------------------------------------------------------------------------------
 
@@ -710,11 +859,11 @@ class MainWindow(QMainWindow):
     def _sidebar_loaded(self, data: dict[str, Any], generation: int) -> None:
         if generation != self._sidebar_generation:
             return  # a newer read is on its way
-        selected = self.folder_list.currentItem().data(FOLDER_ROLE) if self.folder_list.currentItem() else None
+        self.folder_list.blockSignals(True)  # (the folder shown stays shown: this is no choice of the user's)
         self.folder_list.clear()
         sample = str(config.sample_photos_dir().resolve())
         for f in data["folders"]:
-            name = "Sample photos" if f.path == sample else (Path(f.path).name or f.path)
+            name = _folder_name(f.path)
             extra = f" \u00b7 {f.failed} failed" if f.failed else ""
             pending = f" \u00b7 {f.pending} to do" if f.pending else ""
             offline = f.state is scan.FolderState.OFFLINE
@@ -726,8 +875,12 @@ class MainWindow(QMainWindow):
                 item.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
             item.setData(FOLDER_ROLE, f.path)
             self.folder_list.addItem(item)
-            if f.path == selected:
+            if f.path == self.folder:
                 self.folder_list.setCurrentItem(item)
+        self.folder_list.blockSignals(False)
+        if self.folder is not None and self.folder not in {f.path for f in data["folders"]}:
+            self.folder = None  # no longer watched: every folder again
+            self.run_search()
         total = sum(f.photos for f in data["folders"])
         self._counts = (total - sum(f.pending for f in data["folders"]), total)
         if self._last_progress is not None:
@@ -738,6 +891,18 @@ class MainWindow(QMainWindow):
         st = data["stats"]
         self.errors_btn.setVisible(st.failed > 0)
         self.errors_btn.setText(f"{st.failed} failed")
+
+    def _folder_selected(self) -> None:
+        """The grid shows the selected folder's photos (with the search box's text), or every folder's."""
+        items = self.folder_list.selectedItems()
+        folder = items[0].data(FOLDER_ROLE) if items else None
+        if folder != self.folder:
+            self.folder = folder
+            self.run_search()
+
+    def _folder_clicked(self, item: QListWidgetItem) -> None:
+        if item.data(FOLDER_ROLE) == self._folder_at_press:  # the folder shown, clicked again: every folder
+            self.folder_list.setCurrentItem(None)
 
     def show_errors(self) -> None:
         self.runner.run(catalogue.errors, self.library, on_done=lambda rows: ErrorsDialog(rows, self).exec())
@@ -937,6 +1102,7 @@ class MainWindow(QMainWindow):
             self.close_viewer()
         self._show_results([photo_id, *(i for i, _ in found)], [1.0, *(c for _, c in found)], keep_position=False)
         self.result_count.setText(f"the {len(found):,} photos most like this one")
+        self._hide_suggestions()
         self.grid.scrollToTop()
 
     # viewer -----------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from photobird.library.schema import (
     ModelVersion,
     Photo,
     PhotoAnalysis,
+    PhotoEdit,
     PhotoLabel,
     PhotoState,
     UserLabel,
@@ -154,6 +155,12 @@ def info(library: Library, photo_id: int) -> dict[str, Any]:
             if p.content_hash
             else None
         )
+        # clockwise degrees the user turned the picture (by content, like the label)
+        rotation = (
+            s.scalar(select(PhotoEdit.rotation).where(PhotoEdit.content_hash == p.content_hash))
+            if p.content_hash
+            else None
+        )
     return {
         "id": p.id,
         "path": p.path,
@@ -176,6 +183,7 @@ def info(library: Library, photo_id: int) -> dict[str, Any]:
         "orientation": p.orientation,
         "indexed_at": p.indexed_at.isoformat() if p.indexed_at else None,
         "user_label": label,
+        "rotation": rotation or 0,
         "bird": score,
         "is_bird": None if score is None or model is None else bool(score >= model.threshold),
         "model": {"version": model.name, "threshold": model.threshold} if model else None,

@@ -11,8 +11,7 @@
   between unrelated photos likely in a large library, and two photos of the same kind of scene look alike to
   the networks but not to the hashes.
 
-Groups are the connected photos; the photo suggested to keep comes first (the most pixels, then the largest file,
-then the oldest).
+Groups are the connected photos; the photo suggested to keep comes first (``keeper_order``: the original).
 
 "More like this" (``SimilarIndex``) ranks every photo by the cosine of its centred pooled features to one photo's:
 a random projection to ``PROJECTED_DIM`` numbers keeps the whole library in memory and a query a
@@ -32,7 +31,6 @@ from sqlalchemy import func, select
 
 from photobird.library.schema import Embedder, Embedding, Photo, PhotoLooks, PhotoState
 from photobird.library.store import Library
-from photobird.library.versions import iter_embeddings
 from photobird.media import looks
 
 #: Hashes at most this far apart (of 64 bits) and features this alike: the same picture. Measured on 60 photos with
@@ -98,21 +96,26 @@ def _feature_dim(library: Library, embedder_id: int) -> int:
 
 
 def _features(library: Library, photo_ids: list[int]) -> dict[int, np.ndarray]:
-    """Unit-length pooled features of these photos (float32), read in chunks."""
+    """Unit-length pooled features of these photos (float32), read in chunks: only the embedding's first part
+    leaves the database (``substr`` on the blob, in SQLite and PostgreSQL alike)."""
     out: dict[int, np.ndarray] = {}
     dims: dict[int, int] = {}
     with library.connect() as conn:
-        for start in range(0, len(photo_ids), 500):
-            rows = conn.execute(
-                select(Embedding.photo_id, Embedding.embedder_id, Embedding.vector)
-                .join(Photo, (Photo.id == Embedding.photo_id) & (Photo.embedder_id == Embedding.embedder_id))
-                .where(Embedding.photo_id.in_(photo_ids[start : start + 500]))
-            ).all()
-            for pid, eid, blob in rows:
-                if eid not in dims:
-                    dims[eid] = _feature_dim(library, eid)
-                v = np.frombuffer(blob, dtype="<f2")[: dims[eid]].astype(np.float32)
-                out[pid] = v / max(float(np.linalg.norm(v)), 1e-9)
+        for eid in conn.execute(select(Embedder.id)).scalars():
+            dims[eid] = _feature_dim(library, eid)
+        for eid, dim in dims.items():
+            for start in range(0, len(photo_ids), 500):
+                rows = conn.execute(
+                    select(Embedding.photo_id, func.substr(Embedding.vector, 1, 2 * dim))
+                    .join(Photo, (Photo.id == Embedding.photo_id) & (Photo.embedder_id == Embedding.embedder_id))
+                    .where(Embedding.embedder_id == eid, Embedding.photo_id.in_(photo_ids[start : start + 500]))
+                ).all()
+                if not rows:
+                    continue
+                vecs = np.frombuffer(b"".join(blob for _, blob in rows), dtype="<f2").reshape(len(rows), dim)
+                vecs = vecs.astype(np.float32)
+                vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
+                out.update(zip((pid for pid, _ in rows), vecs, strict=True))
     return out
 
 
@@ -310,11 +313,19 @@ class SimilarIndex:
         rng = np.random.default_rng(0)
         projection = (rng.standard_normal((dim, PROJECTED_DIM)) / np.sqrt(PROJECTED_DIM)).astype(np.float32)
         id_parts, unit_parts = [], []
-        for ids, vecs in iter_embeddings(library, embedder_id, chunk=chunk):
-            feats = vecs[:, :dim].astype(np.float32)
-            feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-9)
-            id_parts.append(ids)
-            unit_parts.append(feats.astype(np.float16))  # half the memory while the mean is not yet known
+        query = (
+            select(Embedding.photo_id, func.substr(Embedding.vector, 1, 2 * dim))  # the pooled features only
+            .join(Photo, (Photo.id == Embedding.photo_id) & (Photo.embedder_id == Embedding.embedder_id))
+            .where(Photo.state == PhotoState.INDEXED, Embedding.embedder_id == embedder_id)
+            .order_by(Embedding.photo_id)
+        )
+        with library.connect() as conn:
+            for part in conn.execute(query).yield_per(chunk).partitions(chunk):
+                feats = np.frombuffer(b"".join(r[1] for r in part), dtype="<f2").reshape(len(part), dim)
+                feats = feats.astype(np.float32)
+                feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-9)
+                id_parts.append(np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part)))
+                unit_parts.append(feats.astype(np.float16))  # half the memory while the mean is not yet known
         if not id_parts:
             return cls(np.empty(0, np.int64), np.empty((0, PROJECTED_DIM), np.float32), np.zeros(dim), projection)
         mean = sum(u.astype(np.float32).sum(0) for u in unit_parts) / sum(len(u) for u in unit_parts)

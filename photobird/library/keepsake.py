@@ -3,10 +3,10 @@
 The catalogue is one SQLite file; a full disk, a copy stopped half-way or a bad sector can leave it unreadable,
 and with it the only copy of the user's own work. Everything else in it (what the networks saw, thumbnails,
 faces found) can be computed again from the photos; what the user decided cannot. So after every change of
-that (a label, a name, a merge or move of a face, a watched folder, a setting, the active model) the whole of it
-is written again beside the catalogue: the watched folders, the settings, the labels by content hash, the people
-and the face decisions by content hash and box, and the model versions with the active one (their weights are
-files in ``models/`` already). ``photobird repair`` rebuilds a catalogue from it and the photos
+that (a label, a name, a merge or move of a face, a rotation, a watched folder, a setting, the active model) the
+whole of it is written again beside the catalogue: the watched folders, the settings, the labels and rotations by
+content hash, the people and the face decisions by content hash and box, and the model versions with the active
+one (their weights are files in ``models/`` already). ``photobird repair`` rebuilds a catalogue from it and the photos
 (``photobird.library.repair``).
 
 Written atomically and durably (a temporary file in the same folder, fsync, rename over the old one, fsync of
@@ -33,7 +33,16 @@ from typing import Any, ParamSpec, TypeVar
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from photobird.library.schema import FaceDecision, Folder, ModelVersion, Person, Setting, UserLabel, utcnow
+from photobird.library.schema import (
+    FaceDecision,
+    Folder,
+    ModelVersion,
+    Person,
+    PhotoEdit,
+    Setting,
+    UserLabel,
+    utcnow,
+)
 from photobird.library.store import BOOKKEEPING, KEEPSAKE, CatalogueDamaged, Library, LibraryError, is_damage
 
 #: The keepsake's format; a newer one is refused by name (its fields may mean something this one does not know).
@@ -62,6 +71,8 @@ class Keepsake:
     #: each: name, file, sha256, embedder_key, threshold, created_at (ISO), metrics
     versions: list[dict[str, Any]] = field(default_factory=list)
     active: str | None = None
+    #: content hash -> clockwise degrees (90, 180, 270) the user turned the picture
+    rotations: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +81,7 @@ class Keepsake:
             "folders": self.folders,
             "settings": self.settings,
             "labels": self.labels,
+            "rotations": self.rotations,
             "people": [{"id": pid, "name": name} for pid, name in self.people.items()],
             "face_decisions": self.decisions,
             "models": {"active": self.active, "versions": self.versions},
@@ -86,6 +98,7 @@ class Keepsake:
             decisions=list(data.get("face_decisions") or []),
             versions=list(models.get("versions") or []),
             active=models.get("active"),
+            rotations={h: int(r) for h, r in (data.get("rotations") or {}).items()},
         )
 
 
@@ -107,6 +120,11 @@ def _settings(conn: Connection) -> dict[str, Any]:
 
 def _labels(conn: Connection) -> dict[str, str]:
     return {h: label for h, label in conn.execute(select(UserLabel.content_hash, UserLabel.label))}
+
+
+def _rotations(conn: Connection) -> dict[str, int]:
+    q = select(PhotoEdit.content_hash, PhotoEdit.rotation).where(PhotoEdit.rotation != 0)
+    return {h: rotation for h, rotation in conn.execute(q)}
 
 
 def _decisions(conn: Connection) -> list[dict[str, Any]]:
@@ -164,7 +182,16 @@ def _versions(conn: Connection) -> tuple[list[dict[str, Any]], str | None]:
 def read(conn: Connection) -> Keepsake:
     """The keepsake of a catalogue."""
     versions, active = _versions(conn)
-    return Keepsake(_folders(conn), _settings(conn), _labels(conn), _people(conn), _decisions(conn), versions, active)
+    return Keepsake(
+        _folders(conn),
+        _settings(conn),
+        _labels(conn),
+        _people(conn),
+        _decisions(conn),
+        versions,
+        active,
+        rotations=_rotations(conn),
+    )
 
 
 def salvage(conn: Connection) -> tuple[Keepsake, list[str]]:
@@ -188,6 +215,7 @@ def salvage(conn: Connection) -> tuple[Keepsake, list[str]]:
         part("face decisions", _decisions, []),
         versions,
         active,
+        rotations=part("rotations", _rotations, {}),
     )
     return found, lost
 
@@ -308,6 +336,8 @@ class Restored:
     versions: int
     #: The model version made active again (None: the shipped one is, once the photos are indexed).
     active: str | None
+    #: Pictures the user had turned.
+    rotations: int = 0
 
 
 def restore(library: Library, decided: Keepsake, usable: Callable[[dict[str, Any]], bool]) -> Restored:
@@ -323,6 +353,8 @@ def restore(library: Library, decided: Keepsake, usable: Callable[[dict[str, Any
             s.merge(Setting(key=key, value=value))
         if decided.labels:
             s.execute(insert(UserLabel), [{"content_hash": h, "label": v} for h, v in decided.labels.items()])
+        if decided.rotations:
+            s.execute(insert(PhotoEdit), [{"content_hash": h, "rotation": r} for h, r in decided.rotations.items()])
         if decided.people:
             s.execute(insert(Person), [{"id": pid, "name": name} for pid, name in decided.people.items()])
         decisions = [d for d in decided.decisions if d["person"] in decided.people]
@@ -367,4 +399,5 @@ def restore(library: Library, decided: Keepsake, usable: Callable[[dict[str, Any
         decisions=len(decisions),
         versions=len(versions),
         active=active,
+        rotations=len(decided.rotations),
     )

@@ -1,7 +1,7 @@
 """Rebuilding a damaged catalogue (``photobird repair``): the damaged file is set aside, a fresh catalogue gets
 back what the user decided from the keepsake (``photobird.library.keepsake``), and indexing the photos again
-does the rest: labels and face decisions are keyed by content, so they find their photos again by content hash,
-and the faces found again are put back in their people by the decisions.
+does the rest: labels, rotations and face decisions are keyed by content, so they find their photos again by
+content hash, and the faces found again are put back in their people by the decisions.
 
 Without a keepsake (a library damaged before it first wrote one, or the keepsake damaged too) whatever can still
 be read of the damaged catalogue, table by table, is restored instead, and the rest is rebuilt from the photos.
@@ -60,6 +60,7 @@ class Repaired:
             f"{_count(r.folders, 'folder')}, {_count(r.labels, 'label')}, {_count(r.named_people, 'named person')}"
             f" ({_count(r.decisions, 'face decision')}), {_count(r.versions, 'model version')}"
             + (f" ({r.active} active)" if r.active else "")
+            + (f", {_count(r.rotations, 'rotated photo')}" if r.rotations else "")
         )
         if self.source is Source.KEEPSAKE:
             said = f"Restored {restored} from {keepsake.path_of(self.root).name}"

@@ -22,6 +22,9 @@ no date last), then by id. A query with no word and no "bird" in it has nothing 
 opening view ``""``; only exclusions: ``not bird``, ``-dog``; only dates, cameras or names): newest first, then
 by id.
 
+The app's folder list narrows any query to the photos under a folder, at any depth (``folder=``: not typed, so
+a path with spaces or quotes needs no escaping).
+
 Results come a page at a time (``Searcher.page``; ``ids_and_scores`` as two lists), and ``Searcher.count`` says how
 many there are: the first page of even "not bird" over 100,000 photos is read from an index in display order and
 stops at its last row, so the app shows it at once, then the count, then fetches the rest in the background.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -70,6 +74,7 @@ class TermKind(StrEnum):
     DATE = "date"
     CAMERA = "camera"
     NAME = "name"  # file and folder names
+    FOLDER = "folder"  # the photos under a folder (the app's folder list), not typed: ``Searcher``'s ``folder``
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,9 @@ PAGE_SIZE = 200
 #: A name term whose text is in fewer photo names than this can drive a query from the trigram index
 #: (``photo_names``); a more common one is checked on each photo walked, and finds a page of matches quickly.
 NAME_INDEX_MAX = 2000
+#: A folder with fewer photos than this drives a query from the photos' path index; a larger one is checked on each
+#: photo walked (a page of a folder with half the library in it is found in the first rows, newest first).
+FOLDER_INDEX_MAX = 2000
 #: How SQLAlchemy stores a DateTime in SQLite (the comparisons below are on that text).
 _DATE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 _INDEXED = f"p.state = '{PhotoState.INDEXED}'"
@@ -224,6 +232,15 @@ def _escape_like(text: str) -> str:
 
 def _like(text: str) -> str:
     return "%" + _escape_like(text) + "%"
+
+
+def folder_range(folder: str) -> tuple[bytes, bytes]:
+    """The stored paths (``FsPath``: the exact bytes) of the photos under ``folder``, at any depth, are the ones
+    ``lo <= path < hi``: byte order is exact for any encoding, and "/photos/2019-old" is not under "/photos/2019"
+    ("-" sorts before "/", and ``hi`` is "/photos/2019" followed by the byte after "/")."""
+    sep = os.fsencode(os.sep)
+    lo = os.fsencode(folder).rstrip(sep) + sep
+    return lo, lo[:-1] + bytes([lo[-1] + 1])
 
 
 def _fts_phrase(text: str) -> str:
@@ -333,22 +350,29 @@ class Searcher:
                     names.setdefault(key, []).append(pid)
         return names
 
-    def parse(self, query: str) -> ParsedQuery:
-        return parse(query, cameras=self.cameras(), library_words=self.library_words(), people=frozenset(self.people()))
+    def parse(self, query: str, folder: str | None = None) -> ParsedQuery:
+        """``folder``: only the photos under it (at any depth), as if the query said so."""
+        parsed = parse(
+            query, cameras=self.cameras(), library_words=self.library_words(), people=frozenset(self.people())
+        )
+        if folder is not None:
+            parsed.terms.append(Term(TermKind.FOLDER, folder))
+        return parsed
 
     # the public calls -------------------------------------------------------------------------------------------
 
-    def page(self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE) -> list[Hit]:
-        """Results ``offset`` to ``offset + limit`` in rank order (``limit=None``: all the rest)."""
-        ids, scores = self.ids_and_scores(query, offset, limit)
+    def page(self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE, folder: str | None = None) -> list[Hit]:
+        """Results ``offset`` to ``offset + limit`` in rank order (``limit=None``: all the rest); ``folder``: only
+        the photos under that folder, at any depth (the app's folder list)."""
+        ids, scores = self.ids_and_scores(query, offset, limit, folder)
         return list(map(Hit, ids, scores))
 
     def ids_and_scores(
-        self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE
+        self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE, folder: str | None = None
     ) -> tuple[list[int], list[float]]:
         """``page`` as two plain lists, what the GUI's grid keeps: for 100,000 results, no object per result
         (building 100,000 tuples costs more than the query, mostly in the garbage collector)."""
-        parsed = self.parse(query)
+        parsed = self.parse(query, folder)
         ids: list[int] = []
         scores: list[float] = []
         with self.library.connect() as c:
@@ -363,19 +387,21 @@ class Searcher:
                 cur.close()
         return ids, scores
 
-    def count(self, query: str) -> int:
-        """How many photos match: ``len(search(query))``, without fetching them."""
-        parsed = self.parse(query)
+    def count(self, query: str, folder: str | None = None) -> int:
+        """How many photos match: ``len(search(query, folder=folder))``, without fetching them."""
+        parsed = self.parse(query, folder)
         with self.library.connect() as c:
             return self._count(c, parsed)
 
-    def search(self, query: str, limit: int | None = None) -> list[Hit]:
+    def search(self, query: str, limit: int | None = None, folder: str | None = None) -> list[Hit]:
         """Every match (or the first ``limit``), in rank order."""
-        return self.page(query, 0, limit)
+        return self.page(query, 0, limit, folder)
 
-    def explain(self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE) -> list[str]:
-        """SQLite's plan for ``page(query, offset, limit)`` (``EXPLAIN QUERY PLAN``), a line per step."""
-        parsed = self.parse(query)
+    def explain(
+        self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE, folder: str | None = None
+    ) -> list[str]:
+        """SQLite's plan for ``page(query, offset, limit, folder)`` (``EXPLAIN QUERY PLAN``), a line per step."""
+        parsed = self.parse(query, folder)
         with self.library.connect() as c:
             sql, params = self._rows_sql(c, parsed, offset, limit)
             return [row[3] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
@@ -484,6 +510,8 @@ class Searcher:
             )
         if term.kind == TermKind.BIRD:
             return self._bird(term, b, model, sets)
+        if term.kind == TermKind.FOLDER:
+            return self._folder(c, term, b)
         if term.kind == TermKind.DATE:
             if term.date_range:
                 lo, hi = (b(d.strftime(_DATE_FORMAT)) for d in term.date_range)
@@ -523,6 +551,26 @@ class Searcher:
                 ids = f"SELECT rowid AS id FROM {NAMES_TABLE} WHERE {NAMES_TABLE} MATCH {b(phrase)}"
                 compiled.arms = [_Arm(f"({ids}) d CROSS JOIN photos p ON p.id = d.id", (), "1.0")]
                 compiled.ids, compiled.exact, compiled.size = ids, False, int(found)
+        return compiled
+
+    @staticmethod
+    def _folder(c: Any, term: Term, b: _Binds) -> _Compiled:
+        """The photos under a folder: a range of the unique index on their paths, which drives the query when the
+        folder is small (a page of it would otherwise walk the whole library, newest first, to find it)."""
+        lo, hi = folder_range(term.value)
+        lo_p, hi_p = b(lo), b(hi)
+        compiled = _Compiled(
+            term,
+            f"(p.path >= {lo_p} AND p.path < {hi_p})",
+            ids=f"SELECT id FROM photos WHERE path >= {lo_p} AND path < {hi_p}",
+        )
+        found = c.exec_driver_sql(
+            "SELECT count(*) FROM (SELECT 1 FROM photos WHERE path >= ? AND path < ? LIMIT ?) AS f",
+            (lo, hi, FOLDER_INDEX_MAX),
+        ).scalar()
+        if found < FOLDER_INDEX_MAX:
+            compiled.arms = [_Arm(f"({compiled.ids}) d CROSS JOIN photos p ON p.id = d.id", (), "1.0")]
+            compiled.size = int(found)
         return compiled
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +270,73 @@ def test_migrations_and_the_orm_schema_agree(library: Library) -> None:
     with library.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"include_name": compared_by_alembic})
         assert compare_metadata(ctx, Base.metadata) == []
+
+
+#: Folders beside those of ``make_catalogue``: one whose name starts with another's, and names that are not ASCII
+#: or not even UTF-8 (a Linux file name is bytes).
+EXTRA_DIRS = ("/photos/2019-old", "/photos/2019/été", "/photos/" + os.fsdecode(b"caf\xe9 bytes"))
+
+
+def _with_extra_dirs(library: Library, catalogue: Catalogue) -> list[dict[str, Any]]:
+    """A few indexed photos (copies of the catalogue's) in ``EXTRA_DIRS``; every photo, with them."""
+    model = [p for p in catalogue.photos if p["state"] == "indexed"]
+    extra = []
+    for i, (d, p) in enumerate(itertools.product(EXTRA_DIRS, model[:5])):
+        name = f"extra_{i}.jpg"
+        extra.append(
+            dict(
+                p,
+                id=len(catalogue.photos) + i + 1,
+                path=f"{d}/{name}",
+                name=name,
+                dir=os.fsencode(d).decode(errors="replace").lower(),
+            )
+        )
+    with library.session() as s:
+        s.execute(Photo.__table__.insert(), extra)
+    return catalogue.photos + extra
+
+
+FOLDERS = ["/photos", "/photos/2019", "/photos/2019/", "/photos/2019/summer holiday", *EXTRA_DIRS, "/", "/nowhere"]
+
+
+@pytest.mark.parametrize("index_max", [search_mod.FOLDER_INDEX_MAX, 0])
+def test_a_folder_narrows_any_query_to_the_photos_below_it(
+    library: Library, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch, index_max: int
+) -> None:
+    """``folder=`` keeps exactly the photos whose path is below it, at any depth, in the query's order; driven from
+    the path index (a small folder) or checked on each photo walked (a large one, ``index_max=0``)."""
+    photos = _with_extra_dirs(library, catalogue)
+    path_of = {p["id"]: p["path"] for p in photos}
+    monkeypatch.setattr(search_mod, "FOLDER_INDEX_MAX", index_max)
+    searcher = Searcher(library)
+    for folder in FOLDERS:
+        prefix = folder.rstrip("/") + "/"
+        for q in QUERIES:
+            full = searcher.search(q)
+            expected = [h for h in full if path_of[h.photo_id].startswith(prefix)]
+            got = searcher.search(q, folder=folder)
+            assert got == expected, (folder, q)
+            assert searcher.count(q, folder) == len(expected), (folder, q)
+            assert searcher.page(q, 2, 3, folder) == expected[2:5], (folder, q)
+    below = {f: {h.photo_id for h in searcher.search("", folder=f)} for f in FOLDERS}
+    assert len(below["/photos/2019-old"]) == 5 and not below["/photos/2019-old"] & below["/photos/2019"]
+    assert len(below["/photos/2019/été"]) == 5 and below["/photos/2019/été"] < below["/photos/2019"]
+    assert len(below[EXTRA_DIRS[2]]) == 5 and not below["/nowhere"]
+    assert below["/"] == {h.photo_id for h in searcher.search("")}
+
+
+def test_a_folder_page_walks_an_index_in_order(
+    library: Library, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small folder's page is read from the path index (not by walking the whole library); a large one walks
+    the photos newest first, checking each one's path, and stops at the LIMIT."""
+    searcher = Searcher(library)
+    plan = searcher.explain("", folder="/photos/misc")
+    assert any("sqlite_autoindex_photos" in step for step in plan), plan
+    monkeypatch.setattr(search_mod, "FOLDER_INDEX_MAX", 0)
+    plan = searcher.explain("", folder="/photos/misc")
+    assert any("ix_photos_state_taken" in step for step in plan), plan
+    assert not any("TEMP B-TREE FOR ORDER BY" in step for step in plan), plan
+    plan = searcher.explain("dog", folder="/photos/misc")
+    assert any("ix_photo_labels_word_p_photo" in step for step in plan), plan
