@@ -26,10 +26,12 @@ from PySide6.QtGui import (
     QPalette,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -57,7 +59,7 @@ from photobird.gui.people_view import PeopleView
 from photobird.gui.things import InYourPhotos
 from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
-from photobird.library import catalogue, duplicates, people, scan, suggest
+from photobird.library import catalogue, duplicates, file_actions, people, scan, suggest, trash
 from photobird.library.changes import CatalogueWatch
 from photobird.library.search import PAGE_SIZE, Searcher
 from photobird.library.store import DiskFull, Library, LibraryBusy, LibraryError, LockMode, SettingKey
@@ -159,6 +161,7 @@ class MainWindow(QMainWindow):
         self._search_task: Task | None = None
         self._closing = False
         self.last_results: list[int] = []
+        self.confirmation: QMessageBox | None = None  # "Move to the trash?" while it is open
         #: The folder the grid shows (clicked in the sidebar; None: every folder), with the search box's text
         self.folder: str | None = None
         self._folder_at_press: str | None = None  # the folder shown when the folder list was last pressed
@@ -372,11 +375,19 @@ class MainWindow(QMainWindow):
         self.act_bird = act("Mark as bird", "B", lambda: self.label_selection("bird"), self.grid)
         self.act_not_bird = act("Mark as not bird", "N", lambda: self.label_selection("not-bird"), self.grid)
         self.act_clear = act("Clear label", "0", lambda: self.label_selection(None), self.grid)
-        self._undo: list[dict[int, str | None]] = []  # what each labelling replaced, newest last
+        self.act_move = act("Move to folder\u2026", "Ctrl+Shift+M", self.move_selection, self.grid)
+        self.act_rename = act("Rename\u2026", "F2", self.rename_current, self.grid)
+        self.act_copy_path = act("Copy path", "Ctrl+Shift+C", self.copy_paths, self.grid)
+        self.act_show_folder = act("Show in folder", "Ctrl+Shift+R", self.show_in_folder, self.grid)
+        self.act_trash = act(
+            "Move to the trash\u2026", QKeySequence.StandardKey.Delete, self.trash_selection, self.grid
+        )
+        #: what Ctrl+Z takes back, newest last: the marks a labelling replaced, or the moves and renames of files
+        self._undo: list[dict[int, str | None] | list[file_actions.Moved]] = []
         edit = self.menuBar().addMenu("&Edit")
         self.act_undo = QAction("Undo", self)
         self.act_undo.setShortcut(QKeySequence.StandardKey.Undo)
-        self.act_undo.triggered.connect(self.undo_label)
+        self.act_undo.triggered.connect(self.undo_last)
         self.act_undo.setEnabled(False)
         edit.addAction(self.act_undo)
         # also the window's own: a shortcut only in a menu bar's menu is not always live (a platform's global
@@ -384,6 +395,9 @@ class MainWindow(QMainWindow):
         self.addAction(self.act_undo)
         edit.addSeparator()
         for a in (self.act_bird, self.act_not_bird, self.act_clear):
+            edit.addAction(a)
+        edit.addSeparator()
+        for a in (self.act_move, self.act_rename, self.act_copy_path, self.act_show_folder, self.act_trash):
             edit.addAction(a)
         find = QAction("Search", self)
         find.setShortcut(QKeySequence.StandardKey.Find)
@@ -987,9 +1001,7 @@ class MainWindow(QMainWindow):
     # labels -----------------------------------------------------------------------------------------------------
 
     def label_selection(self, label: str | None) -> None:
-        ids = self.grid.selected_ids()
-        if not ids and self.grid.currentIndex().isValid():
-            ids = [self.grid.currentIndex().data(ID_ROLE)]
+        ids = self._chosen_ids()
         if ids:
             self.set_label(ids, label)
 
@@ -1013,25 +1025,157 @@ class MainWindow(QMainWindow):
             on_done=lambda result, ids=ids: self._labelled(ids, result, undoing),
         )
 
-    def undo_label(self) -> None:
-        """Put back the marks the last labelling replaced (Ctrl+Z), photo by photo."""
+    def undo_last(self) -> None:
+        """Take back the last labelling (its marks, photo by photo) or the last move or rename (Ctrl+Z)."""
         if not self._undo:
             return
-        before = self._undo.pop()
+        last = self._undo.pop()
         self._update_undo()
-        for label in {*before.values()}:
-            self.set_label([pid for pid, old in before.items() if old == label], label, undoing=True)
+        if isinstance(last, list):
+            self.runner.run(
+                file_actions.undo,
+                self.library,
+                last,
+                on_done=lambda result: self._files_moved(result, "put back", undoable=False),
+                on_error=lambda message, _tb: self.statusBar().showMessage(f"Nothing was put back: {message}", 15_000),
+            )
+            return
+        for label in {*last.values()}:
+            self.set_label([pid for pid, old in last.items() if old == label], label, undoing=True)
 
     def _update_undo(self) -> None:
         self.act_undo.setEnabled(bool(self._undo))
-        n = len(self._undo[-1]) if self._undo else 0
-        self.act_undo.setText(f"Undo marking {n} photo{'s' if n != 1 else ''}" if n else "Undo")
+        if not self._undo:
+            self.act_undo.setText("Undo")
+            return
+        last = self._undo[-1]
+        n = len(last)
+        photos = f"{n} photo{'s' if n != 1 else ''}"
+        self.act_undo.setText(f"Undo moving {photos}" if isinstance(last, list) else f"Undo marking {photos}")
+
+    def _push_undo(self, entry: dict[int, str | None] | list[file_actions.Moved]) -> None:
+        self._undo.append(entry)
+        del self._undo[:-UNDO_DEPTH]
+        self._update_undo()
+
+    # files ------------------------------------------------------------------------------------------------------
+
+    def _chosen_ids(self) -> list[int]:
+        """The selected photos, or the current one."""
+        ids = self.grid.selected_ids()
+        if not ids and self.grid.currentIndex().isValid():
+            ids = [self.grid.currentIndex().data(ID_ROLE)]
+        return ids
+
+    def move_selection(self) -> None:
+        ids = self._chosen_ids()
+        if not ids or self._refused_read_only("moving photos"):
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Move to folder", str(Path.home()))
+        if not folder:
+            return
+        self.runner.run(
+            file_actions.move_to_folder,
+            self.library,
+            ids,
+            folder,
+            on_done=lambda result: self._files_moved(result, "moved"),
+            on_error=lambda message, _tb: self.statusBar().showMessage(f"Nothing was moved: {message}", 15_000),
+        )
+
+    def rename_current(self) -> None:
+        ids = self._chosen_ids()
+        if len(ids) != 1 or self._refused_read_only("renaming photos"):
+            return
+        brief = self.model.briefs.get(ids[0])
+        old = Path(brief.path).name if brief is not None else ""
+        name, ok = QInputDialog.getText(self, "Rename", "New name:", QLineEdit.EchoMode.Normal, old)
+        if not ok or not name.strip() or name == old:
+            return
+        self.runner.run(
+            file_actions.rename,
+            self.library,
+            ids[0],
+            name,
+            on_done=lambda moved: self._files_moved(file_actions.MoveResult(moved=[moved]), "renamed"),
+            on_error=lambda message, _tb: self.statusBar().showMessage(f"Not renamed: {message}", 15_000),
+        )
+
+    def _files_moved(self, result: file_actions.MoveResult, done: str, undoable: bool = True) -> None:
+        n = len(result.moved)
+        said = f"{n} photo{'s' if n != 1 else ''} {done}."
+        if result.failed:
+            path, why = result.failed[0]
+            more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
+            said += f" {Path(path).name}{more}: {why}."
+        elif undoable and n:
+            said += f" Ctrl+Z puts {'it' if n == 1 else 'them'} back."
+        self.statusBar().showMessage(said, 15_000)
+        if undoable and result.moved:
+            self._push_undo(result.moved)
+        self.model.refresh([m.photo_id for m in result.moved])
+        self.refresh_all()
+
+    def copy_paths(self) -> None:
+        """The chosen photos' paths on the clipboard, one per line."""
+        self.runner.run(
+            catalogue.briefs,
+            self.library,
+            self._chosen_ids(),
+            on_done=lambda briefs: QApplication.clipboard().setText("\n".join(b.path for b in briefs.values())),
+        )
+
+    def show_in_folder(self) -> None:
+        ids = self._chosen_ids()
+        brief = self.model.briefs.get(ids[0]) if ids else None
+        if brief is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(brief.path).parent)))
+
+    def trash_selection(self) -> None:
+        """Move the chosen photos to the system trash after one confirmation (restored from the trash, not by
+        Ctrl+Z: the system keeps them there)."""
+        ids = self._chosen_ids()
+        if not ids or self._refused_read_only("moving photos to the trash"):
+            return
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Move to the trash")
+        box.setText(
+            f"Move {len(ids)} photo{'s' if len(ids) != 1 else ''} to the trash? You can restore "
+            f"{'them' if len(ids) != 1 else 'it'} from the trash."
+        )
+        move = box.addButton("Move to the trash", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(move)
+        box.finished.connect(lambda _: self._trash_confirmed(box.clickedButton() is move, ids))
+        self.confirmation = box
+        box.open()
+
+    def _trash_confirmed(self, yes: bool, ids: list[int]) -> None:
+        self.confirmation = None
+        if not yes:
+            return
+        self.runner.run(
+            trash.move_to_trash,
+            self.library,
+            ids,
+            on_done=self._trashed,
+            on_error=lambda message, _tb: self.statusBar().showMessage(f"Nothing was moved: {message}", 15_000),
+        )
+
+    def _trashed(self, result: trash.TrashResult) -> None:
+        n = len(result.trashed)
+        said = f"{n} photo{'s' if n != 1 else ''} moved to the trash."
+        if result.failed:
+            path, why = result.failed[0]
+            more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
+            said += f" {Path(path).name}{more} {why}; still in its folder."
+        self.statusBar().showMessage(said, 15_000)
+        self.refresh_all()
 
     def _labelled(self, ids: list[int], result: catalogue.LabelResult, undoing: bool = False) -> None:
         if result.before and not undoing:
-            self._undo.append(result.before)
-            del self._undo[:-UNDO_DEPTH]
-            self._update_undo()
+            self._push_undo(result.before)
         if undoing:  # once written: a photo that had been marked away from this search comes back
             self.run_search(keep_position=True)
         if result.refused:  # (a photo that could not be indexed is kept out of training; say so, and why)
@@ -1059,6 +1203,9 @@ class MainWindow(QMainWindow):
         menu.addAction(self.act_bird)
         menu.addAction(self.act_not_bird)
         menu.addAction(self.act_clear)
+        menu.addSeparator()
+        for a in (self.act_move, self.act_rename, self.act_copy_path, self.act_show_folder, self.act_trash):
+            menu.addAction(a)
         menu.exec(self.grid.viewport().mapToGlobal(pos))
 
     def _tab_shown(self, i: int) -> None:
@@ -1150,8 +1297,6 @@ class MainWindow(QMainWindow):
         while time.monotonic() - start < timeout:
             if self.status_text.text().startswith("Up to date"):
                 return True
-            from PySide6.QtWidgets import QApplication
-
             QApplication.processEvents()
             time.sleep(0.01)
         return False
