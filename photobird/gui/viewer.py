@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, QSize, QSizeF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, QSizeF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -45,6 +45,8 @@ OFFLINE_TEXT = "This photo is on a drive that is not connected"
 ZOOM_STEP = 1.25
 #: At most this many screen pixels for one pixel of the photo.
 MAX_ZOOM = 8.0
+#: How long the slideshow shows each photo.
+SLIDE_MS = 4000
 #: Asked of the decoder for a photo at full size: larger than any photo's shorter side (so never reduced).
 FULL_SIDE = 1 << 20
 
@@ -328,6 +330,11 @@ class Viewer(QWidget):
         self._unsent: dict[int, int] = {}  # photo id -> quarter turns pressed, not yet sent to the catalogue
         self._writing = False  # a rotation is being written (one at a time: quick presses add up)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        #: The slideshow (S): the next photo of the results every ``SLIDE_MS``, until the last one
+        self.slideshow = QTimer(self)
+        self.slideshow.setInterval(SLIDE_MS)
+        self.slideshow.timeout.connect(self._next_slide)
+        self._slide_from: int | None = None  # the photo the last slide step left (still shown: it was the last)
         self.image = ImageView()
         self.image.detail_wanted.connect(self._want_full_size)
         self.notice = QLabel()  # over the photo: why only its thumbnail is shown
@@ -362,7 +369,7 @@ class Viewer(QWidget):
             form.addRow(title, lab)
         self.fields["hint"].setText(
             "B bird \u00b7 N not bird \u00b7 0 clear\n\u2190 \u2192 move \u00b7 Esc back\n"
-            "+ \u2212 wheel zoom \u00b7 double-click 1:1\nR Shift+R rotate \u00b7 F11 full screen"
+            "+ \u2212 wheel zoom \u00b7 double-click 1:1\nR Shift+R rotate \u00b7 F11 full screen \u00b7 S slideshow"
         )
         shown_column = QVBoxLayout()
         shown_column.addWidget(self.notice)
@@ -537,9 +544,29 @@ class Viewer(QWidget):
         else:
             window.showNormal()
 
+    # slideshow --------------------------------------------------------------------------------------------------
+
+    def toggle_slideshow(self) -> None:
+        if self.slideshow.isActive():
+            self.slideshow.stop()
+        else:
+            self._slide_from = None
+            self.slideshow.start()
+
+    def _next_slide(self) -> None:
+        """One step on; when the step left the photo where it was, that was the last one: the slideshow ends."""
+        if self.photo_id is None or self.photo_id == self._slide_from:
+            self.slideshow.stop()
+            return
+        self._slide_from = self.photo_id
+        self.step.emit(1)
+
     def hideEvent(self, event: QHideEvent) -> None:
-        """Leaving the viewer (for the grid, a search) leaves full screen too; the window closing does not."""
+        """Leaving the viewer (for the grid, a search) stops the slideshow and leaves full screen too; the window
+        closing does not leave full screen."""
         super().hideEvent(event)
+        if not event.spontaneous():
+            self.slideshow.stop()
         if self.full_screen and not event.spontaneous() and self.window().isVisible():
             self.set_full_screen(False)
 
@@ -548,7 +575,9 @@ class Viewer(QWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         if key == Qt.Key.Key_Escape:
-            if self.full_screen:
+            if self.slideshow.isActive():
+                self.slideshow.stop()
+            elif self.full_screen:
                 self.set_full_screen(False)
             else:
                 self.back.emit()
@@ -567,5 +596,7 @@ class Viewer(QWidget):
             self.image.zoom_by(1 / ZOOM_STEP)
         elif key == Qt.Key.Key_R:
             self.rotate(-1 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1)
+        elif key == Qt.Key.Key_S:
+            self.toggle_slideshow()
         else:
             super().keyPressEvent(event)

@@ -199,3 +199,26 @@ def test_face_boxes_turn_with_the_photo() -> None:
     xs, ys = [x for x, _ in bright], [y for _, y in bright]
     assert min(xs) >= 500 * 0.5 - 6 and max(xs) <= 500 * 0.9 + 6
     assert min(ys) >= 1000 * 0.1 - 6 and max(ys) <= 1000 * 0.3 + 6
+
+
+def test_the_slideshow_steps_through_the_results_and_stops_at_the_last(
+    qtbot, tmp_path: Path, library, settings
+) -> None:
+    copy_real(tmp_path / "photos", 0, 3)
+    win, first = viewing(qtbot, library, settings, tmp_path / "photos")
+    ids = list(win.model.ids)
+    win.open_viewer(first)
+    viewer = win.viewer
+    viewer.slideshow.setInterval(100)  # (4 s between photos in use)
+    shown: list[int | None] = []
+    viewer.step.connect(lambda _: shown.append(viewer.photo_id))
+    qtbot.keyClick(viewer, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: not viewer.slideshow.isActive(), timeout=TIMEOUT)  # ends on the last photo
+    # (recorded after the window has stepped) each photo in turn, then a step at the last that went nowhere
+    assert shown == [*ids[1:], ids[-1]] and viewer.photo_id == ids[-1]
+    qtbot.keyClick(viewer, Qt.Key.Key_Left)
+    qtbot.keyClick(viewer, Qt.Key.Key_S)
+    assert viewer.slideshow.isActive()
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # Escape stops it first, and stays in the viewer
+    assert not viewer.slideshow.isActive() and win.stack.currentWidget() is viewer
+    win.close()
