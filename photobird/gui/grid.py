@@ -6,10 +6,15 @@ when the view first asks for it, in the background, in batches: briefs (user lab
 catalogue and thumbnails from the cache. Until they arrive, the cell draws a placeholder. When the catalogue
 changes (``refresh``), briefs are marked stale rather than dropped: a cell keeps its badge until the new brief
 arrives, and only the cells that are drawn are read again.
+
+The timeline: when the results are in date order, the first cell of each day draws the day's header in a strip
+above its thumbnail (every cell keeps that strip, so cells stay uniform and the view stays virtualized: rows are
+photos, never headers); the days come with the results (``set_sections``), worked out on a worker.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Collection
 from pathlib import Path
@@ -31,10 +36,18 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 from photobird.gui.worker import TaskRunner
 from photobird.library import catalogue, edits
 from photobird.library.store import Library
+from photobird.library.timeline import Section, short_date
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 BRIEF_ROLE = Qt.ItemDataRole.UserRole + 2
 SCORE_ROLE = Qt.ItemDataRole.UserRole + 3
+HEADER_ROLE = Qt.ItemDataRole.UserRole + 4  # the day (``Section``) this row's photo starts, else None
+DAY_ROLE = Qt.ItemDataRole.UserRole + 5  # the day (``Section``) this row's photo is in, else None
+
+#: The strip above each thumbnail where the first photo of a day draws the day's header
+HEADER_HEIGHT = 22
+#: The strip below each thumbnail where its date goes, when dates are shown
+DATE_HEIGHT = 16
 
 BIRD_COLOR = QColor(46, 160, 67)
 NOT_BIRD_COLOR = QColor(207, 34, 46)
@@ -81,6 +94,10 @@ class PhotoGridModel(QAbstractListModel):
         self.ids: list[int] = []
         self.scores: list[float] = []
         self.briefs: dict[int, catalogue.PhotoBrief] = {}
+        #: The timeline's days, in row order (none when the results are not in date order)
+        self.sections: list[Section] = []
+        self._section_rows: list[int] = []
+        self._header_at: dict[int, Section] = {}
         self.pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
         self.turned: dict[int, int] = {}  # how each cached thumbnail is turned (clockwise degrees)
         self.cache_size = cache_size
@@ -105,7 +122,18 @@ class PhotoGridModel(QAbstractListModel):
         self._row_of = {pid: i for i, pid in enumerate(self.ids)}
         self._wanted.clear()
         self._in_flight.clear()
+        self.sections, self._section_rows, self._header_at = [], [], {}  # (those were the old results' days)
         self.endResetModel()
+
+    def set_sections(self, sections: list[Section]) -> None:
+        """The days of the results shown (they arrive with them): each draws its header on its first row."""
+        if sections == self.sections:
+            return
+        self.sections = list(sections)
+        self._section_rows = [s.row for s in self.sections]
+        self._header_at = {s.row: s for s in self.sections}
+        if self.ids:
+            self.dataChanged.emit(self.index(0), self.index(len(self.ids) - 1))
 
     def extend_results(self, ids: list[int], scores: list[float]) -> None:
         """Append results (the rest of a search whose first page is shown): rows already there stay as they are."""
@@ -166,6 +194,11 @@ class PhotoGridModel(QAbstractListModel):
             return pid
         if role == SCORE_ROLE:
             return self.scores[index.row()]
+        if role == HEADER_ROLE:
+            return self._header_at.get(index.row())
+        if role == DAY_ROLE:
+            at = bisect_right(self._section_rows, index.row()) - 1
+            return self.sections[at] if at >= 0 else None
         if role == Qt.ItemDataRole.DecorationRole:
             pm = self.pixmaps.get(pid)
             if pm is None:
@@ -246,20 +279,31 @@ class PhotoGridModel(QAbstractListModel):
 
 
 class PhotoDelegate(QStyledItemDelegate):
-    """Draws a thumbnail (or a placeholder) with badges: the user's label, and whether the model agrees."""
+    """Draws a thumbnail (or a placeholder) with badges: the user's label, and whether the model agrees; above
+    the first photo of a day, the day's header; below each photo, when ``dates`` is on, its date."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.cell = 180
+        self.dates = False
+
+    def cell_size(self) -> QSize:
+        return QSize(self.cell, self.cell + HEADER_HEIGHT + (DATE_HEIGHT if self.dates else 0))
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
-        return QSize(self.cell, self.cell)
+        return self.cell_size()
 
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
         painter.save()
-        r: QRect = option.rect.adjusted(3, 3, -3, -3)
+        header = index.data(HEADER_ROLE)
+        if header is not None:
+            self._header(painter, option, header)
+        below = DATE_HEIGHT if self.dates else 0
+        if below:
+            self._date(painter, option, index, below)
+        r: QRect = option.rect.adjusted(3, 3 + HEADER_HEIGHT, -3, -3 - below)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         pal = option.palette
         painter.fillRect(r, pal.alternateBase() if not selected else pal.highlight())
@@ -278,6 +322,48 @@ class PhotoDelegate(QStyledItemDelegate):
         if brief is not None:
             self._badges(painter, inner, brief)
         painter.restore()
+
+    def _header(self, painter: QPainter, option: QStyleOptionViewItem, day: Section) -> None:
+        """The day's title in the strip above the cell (short, or cut, where the cell is too narrow for it: text
+        drawn past the cell would be left behind when only the next cell is repainted)."""
+        strip = QRect(option.rect.left() + 4, option.rect.top(), option.rect.width() - 8, HEADER_HEIGHT)
+        font = QFont(painter.font())
+        font.setBold(True)
+        font.setPixelSize(13)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        text = day.title if metrics.horizontalAdvance(day.title) <= strip.width() else day.short
+        painter.setPen(option.palette.text().color())
+        painter.drawText(
+            strip,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
+            metrics.elidedText(text, Qt.TextElideMode.ElideRight, strip.width()),
+        )
+
+    def _date(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex, height: int
+    ) -> None:
+        """The photo's date under it: its day in the timeline, else (results not in date order) its date taken."""
+        day = index.data(DAY_ROLE)
+        if day is not None:
+            text = day.short
+        else:
+            brief = index.data(BRIEF_ROLE)
+            taken = getattr(brief, "taken_at", None)
+            text = short_date(taken) if taken is not None else ""
+        if not text:
+            return
+        r = QRect(option.rect.left() + 3, option.rect.bottom() - height, option.rect.width() - 6, height)
+        font = QFont(painter.font())
+        font.setBold(False)
+        font.setPixelSize(11)
+        painter.setFont(font)
+        painter.setPen(option.palette.placeholderText().color())
+        painter.drawText(
+            r,
+            Qt.AlignmentFlag.AlignCenter,
+            painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, r.width()),
+        )
 
     def _badges(self, painter: QPainter, r: QRect, brief: catalogue.PhotoBrief) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -333,9 +419,26 @@ class PhotoGrid(QListView):
         model = self.model()
         if isinstance(model, PhotoGridModel):
             model.set_thumb_side(px - 14)  # the delegate's margins
-        self.setGridSize(QSize(px + 4, px + 4))
+        self.setGridSize(self.delegate.cell_size() + QSize(4, 4))
         self.verticalScrollBar().setSingleStep(max(20, px // 4))
         self.scheduleDelayedItemsLayout()
+
+    def set_show_dates(self, on: bool) -> None:
+        """Each photo's date under it, or not: every cell grows or shrinks by the date's strip."""
+        if on != self.delegate.dates:
+            self.delegate.dates = on
+            self.set_cell_size(self.delegate.cell)
+
+    def scroll_to_row(self, row: int, passes: int = 100) -> None:
+        """Scroll so that ``row`` is at the top of the view. The grid lays a long list out in batches, one per
+        turn of the event loop: a row not laid out yet has no place to scroll to, so this waits for it."""
+        index = self.model().index(row, 0)
+        if not index.isValid():
+            return
+        if self.visualRect(index).isValid() or not passes:
+            self.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtTop)
+        else:
+            QTimer.singleShot(0, lambda: self.scroll_to_row(row, passes - 1))
 
     def selected_ids(self) -> list[int]:
         return [i.data(ID_ROLE) for i in sorted(self.selectionModel().selectedIndexes(), key=lambda i: i.row())]

@@ -57,9 +57,10 @@ from photobird.gui.grid import ID_ROLE, PhotoGrid, PhotoGridModel
 from photobird.gui.notify import ProblemLine, notify
 from photobird.gui.people_view import PeopleView
 from photobird.gui.things import InYourPhotos
+from photobird.gui.timeline import TimelineBar
 from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
-from photobird.library import catalogue, duplicates, file_actions, people, scan, suggest, trash
+from photobird.library import catalogue, duplicates, file_actions, people, scan, suggest, timeline, trash
 from photobird.library.changes import CatalogueWatch
 from photobird.library.search import PAGE_SIZE, Searcher
 from photobird.library.store import DiskFull, Library, LibraryBusy, LibraryError, LockMode, SettingKey
@@ -102,14 +103,30 @@ def _sidebar_data(library: Library) -> dict[str, Any]:
     }
 
 
-def _view_data(library: Library, searcher: Any, query: str, folder: str | None) -> dict[str, Any]:
+def _view_data(
+    library: Library, searcher: Any, query: str, folder: str | None, by: timeline.SortOrder
+) -> dict[str, Any]:
     """The sidebar and every result of ``query`` (under ``folder``, when one is chosen), read in one snapshot of
     the catalogue: while the indexer commits, the folders' "to do", the grid's count and "Indexing N of M" are one
     state's numbers."""
     with library.snapshot():
         data = _sidebar_data(library)
-        data["results"] = searcher.ids_and_scores(query, 0, None, folder)
+        data["results"] = _arranged(library, searcher, query, 0, None, folder, by)
     return data
+
+
+def _arranged(
+    library: Library,
+    searcher: Any,
+    query: str,
+    offset: int,
+    limit: int | None,
+    folder: str | None,
+    by: timeline.SortOrder,
+) -> timeline.Arrangement:
+    """A search's results as the grid shows them: sorted ``by`` the user's choice, with the timeline's days (on
+    the worker that searched: the grid gets them in their final order, with their headers, in one step)."""
+    return timeline.arrange(library, *searcher.ids_and_scores(query, offset, limit, folder), by)
 
 
 def _folder_name(path: str) -> str:
@@ -227,6 +244,10 @@ class MainWindow(QMainWindow):
         self.grid.activated_photo.connect(self.open_viewer)
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._grid_menu)
+        self.timeline_bar = TimelineBar()  # sort, go to a month, dates under the photos
+        self.timeline_bar.sort_changed.connect(lambda _: self.run_search(keep_position=True))
+        self.timeline_bar.month_chosen.connect(self.grid.scroll_to_row)
+        self.timeline_bar.dates_toggled.connect(self.grid.set_show_dates)
         self.viewer = Viewer(library, self.runner)
         self.viewer.back.connect(self.close_viewer)
         self.viewer.step.connect(self.step_viewer)
@@ -253,6 +274,7 @@ class MainWindow(QMainWindow):
         top = QHBoxLayout()
         top.addWidget(self.search_box, 1)
         top.addWidget(self.result_count)
+        top.addWidget(self.timeline_bar)
         cl.addLayout(top)
         cl.addWidget(self.suggestions)
         cl.addWidget(self.banner)
@@ -420,10 +442,22 @@ class MainWindow(QMainWindow):
         self.search_box.blockSignals(True)
         self.search_box.setText(str(self.settings.value("search/last", "") or ""))
         self.search_box.blockSignals(False)
+        self.timeline_bar.blockSignals(True)  # (the first search, once the window is up, is sorted so)
+        with contextlib.suppress(ValueError):  # (a settings file from elsewhere: the default)
+            self.timeline_bar.set_order(timeline.SortOrder(self.settings.value("grid/sort", timeline.SortOrder.DATE)))
+        self.timeline_bar.blockSignals(False)
+        self.timeline_bar.dates.setChecked(str(self.settings.value("grid/dates", "false")).lower() == "true")
 
     def _photo_alone(self, on: bool) -> None:
         """Full screen shows the photo alone: no sidebar, search, tabs, menu or status bar."""
-        for widget in (self.sidebar, self.search_box, self.result_count, self.tabs.tabBar(), self.menuBar()):
+        for widget in (
+            self.sidebar,
+            self.search_box,
+            self.result_count,
+            self.timeline_bar,
+            self.tabs.tabBar(),
+            self.menuBar(),
+        ):
             widget.setVisible(not on)
         self.statusBar().setVisible(not on)
         if on:
@@ -436,6 +470,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("grid/thumbnail_size", self.size_slider.value())
         self.settings.setValue("search/last", self.search_box.text())
+        self.settings.setValue("grid/sort", self.timeline_bar.order().value)
+        self.settings.setValue("grid/dates", self.timeline_bar.dates.isChecked())
         self.settings.sync()
 
     def _set_cell_size(self, px: int) -> None:
@@ -652,27 +688,33 @@ class MainWindow(QMainWindow):
         if self._search_task is not None:
             self._search_task.cancel()  # what it has not started yet (the rest of an older search) is not needed
             self._search_task = None
-        query, folder = self.search_box.text(), self.folder
+        query, folder, by = self.search_box.text(), self.folder, self.timeline_bar.order()
         self._searched = (query, folder)
         if keep_position:
             self.runner.run(
-                self.searcher.ids_and_scores,
+                _arranged,
+                self.library,
+                self.searcher,
                 query,
                 0,
                 None,
                 folder,
-                on_done=lambda found: self._search_done(generation, *found, keep_position=True),
+                by,
+                on_done=lambda found: self._search_done(generation, found, keep_position=True),
                 on_error=lambda m, tb: self._search_failed(generation),
             )
             return
         self._first_page_due = True
         self.runner.run(
-            self.searcher.ids_and_scores,
+            _arranged,
+            self.library,
+            self.searcher,
             query,
             0,
             PAGE_SIZE,
             folder,
-            on_done=lambda found: self._first_page(generation, query, folder, *found),
+            by,
+            on_done=lambda found: self._first_page(generation, query, folder, by, found),
             on_error=lambda m, tb: self._search_failed(generation),
         )
 
@@ -689,7 +731,7 @@ class MainWindow(QMainWindow):
 
         def loaded(data: dict[str, Any]) -> None:
             self._sidebar_loaded(data, sidebar)
-            self._search_done(generation, *data["results"], keep_position=True)
+            self._search_done(generation, data["results"], keep_position=True)
 
         self._searched = (self.search_box.text(), self.folder)
         self.runner.run(
@@ -697,15 +739,19 @@ class MainWindow(QMainWindow):
             self.library,
             self.searcher,
             *self._searched,
+            self.timeline_bar.order(),
             on_done=loaded,
             on_error=lambda m, tb: self._search_failed(generation),
         )
 
-    def _first_page(self, generation: int, query: str, folder: str | None, ids: list[int], scores: list[float]) -> None:
+    def _first_page(
+        self, generation: int, query: str, folder: str | None, by: timeline.SortOrder, found: timeline.Arrangement
+    ) -> None:
         if generation != self._search_generation:
             return  # a newer search is on its way
         self._first_page_due = False
-        self._show_results(ids, scores, keep_position=False)
+        ids = found.ids
+        self._show_results(found, keep_position=False)
         if self._select_first:
             self._select_first = False
             self._select_first_photo()
@@ -717,39 +763,47 @@ class MainWindow(QMainWindow):
 
         def rest() -> Any:  # the count first (cheap), then every result
             yield self.searcher.count(query, folder)
-            return self.searcher.ids_and_scores(query, 0, None, folder)
+            return _arranged(self.library, self.searcher, query, 0, None, folder, by)
 
         self._search_task = self.runner.run(
             rest,
             on_progress=lambda n: self._show_count(n) if generation == self._search_generation else None,
-            on_done=lambda found: self._rest_done(generation, *found),
+            on_done=lambda found: self._rest_done(generation, found),
             on_error=lambda m, tb: self._search_failed(generation),
         )
 
-    def _rest_done(self, generation: int, ids: list[int], scores: list[float]) -> None:
+    def _rest_done(self, generation: int, found: timeline.Arrangement) -> None:
         if generation != self._search_generation:
             return
         self._search_task = None
         shown = len(self.model.ids)
-        if ids[:shown] == self.model.ids:
-            self.model.extend_results(ids[shown:], scores[shown:])
+        if found.ids[:shown] == self.model.ids:
+            self.model.extend_results(found.ids[shown:], found.scores[shown:])
+            self._show_timeline(found)
             self.last_results = list(self.model.ids)
-            self._show_count(len(ids))
-        else:  # the catalogue changed in between (indexing): show the newer results in place
-            self._search_done(generation, ids, scores, keep_position=True)
+            self._show_count(len(found.ids))
+        else:  # the catalogue changed in between (indexing), or sorting moved the first page: show them in place
+            self._search_done(generation, found, keep_position=True)
 
-    def _search_done(self, generation: int, ids: list[int], scores: list[float], keep_position: bool) -> None:
+    def _search_done(self, generation: int, found: timeline.Arrangement, keep_position: bool) -> None:
         if generation != self._search_generation:
             return  # a newer search is on its way
-        self._show_results(ids, scores, keep_position)
-        self._show_count(len(ids))
+        self._show_results(found, keep_position)
+        self._show_count(len(found.ids))
 
     def _search_failed(self, generation: int) -> None:
         if generation == self._search_generation:
             self.result_count.setText("search failed")
 
-    def _show_results(self, ids: list[int], scores: list[float], keep_position: bool) -> None:
+    def _show_timeline(self, found: timeline.Arrangement) -> None:
+        """The days of the results shown: their headers in the grid, their months in the jump list."""
+        self.model.set_sections(found.sections)
+        self.timeline_bar.set_months(found.months)
+
+    def _show_results(self, found: timeline.Arrangement, keep_position: bool) -> None:
+        ids, scores = found.ids, found.scores
         if keep_position and ids == self.last_results:
+            self._show_timeline(found)  # (the same photos: a date may have changed)
             return
         selected = set(self.grid.selected_ids()) if keep_position else set()
         current = self.grid.currentIndex()
@@ -760,6 +814,7 @@ class MainWindow(QMainWindow):
         anchor = self._top_photo() if keep_position and scroll > 0 else None
         self.last_results = list(ids)
         self.model.set_results(ids, scores)
+        self._show_timeline(found)
         if keep_position:
             kept = [row for pid in selected if (row := self.model.row_of(pid)) is not None]
             for row in kept:
@@ -1226,28 +1281,37 @@ class MainWindow(QMainWindow):
             self._search_task.cancel()
             self._search_task = None
         built = self._similar_index
+        by = self.timeline_bar.order()
 
-        def find(library: Library) -> tuple[duplicates.SimilarIndex, list[tuple[int, float]]]:
+        def find(
+            library: Library,
+        ) -> tuple[duplicates.SimilarIndex, list[tuple[int, float]], timeline.Arrangement]:
             index = built if built is not None and photo_id in built else duplicates.SimilarIndex.build(library)
-            return index, index.query(library, photo_id, limit=SIMILAR_SHOWN)
+            found = index.query(library, photo_id, limit=SIMILAR_SHOWN)
+            ids, scores = [photo_id, *(i for i, _ in found)], [1.0, *(c for _, c in found)]
+            return index, found, timeline.arrange(library, ids, scores, by)
 
         self.result_count.setText("Looking for similar photos\u2026")
         self.runner.run(
             find,
             self.library,
-            on_done=lambda found: self._similar_found(generation, photo_id, *found),
+            on_done=lambda found: self._similar_found(generation, *found),
             on_error=lambda m, tb: self._search_failed(generation),
         )
 
     def _similar_found(
-        self, generation: int, photo_id: int, index: duplicates.SimilarIndex, found: list[tuple[int, float]]
+        self,
+        generation: int,
+        index: duplicates.SimilarIndex,
+        found: list[tuple[int, float]],
+        arranged: timeline.Arrangement,
     ) -> None:
         self._similar_index = index
         if generation != self._search_generation:
             return
         if self.stack.currentWidget() is self.viewer:
             self.close_viewer()
-        self._show_results([photo_id, *(i for i, _ in found)], [1.0, *(c for _, c in found)], keep_position=False)
+        self._show_results(arranged, keep_position=False)
         self.result_count.setText(f"the {len(found):,} photos most like this one")
         self._hide_suggestions()
         self.grid.scrollToTop()
