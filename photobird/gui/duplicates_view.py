@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from photobird.gui.sizes import file_size
 from photobird.gui.worker import TaskRunner
 from photobird.library import duplicates, edits, trash
 from photobird.library.duplicates import Group, GroupKind, GroupPhoto
@@ -61,10 +62,6 @@ def describe(photo: GroupPhoto) -> str:
     size = f"{photo.width} \u00d7 {photo.height}" if photo.width and photo.height else "size unknown"
     when = photo.taken_at or dt.datetime.fromtimestamp(photo.mtime_ns / 1e9)
     return f"{os.path.basename(photo.path)}\n{size}\n{file_size(photo.size)}\n{when:%d %b %Y %H:%M}"
-
-
-def file_size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} KB"
 
 
 class PhotoCard(QFrame):

@@ -249,6 +249,7 @@ class MainWindow(QMainWindow):
         self.timeline_bar.month_chosen.connect(self.grid.scroll_to_row)
         self.timeline_bar.dates_toggled.connect(self.grid.set_show_dates)
         self.viewer = Viewer(library, self.runner)
+        self.viewer.attach_filmstrip(self.model)
         self.viewer.back.connect(self.close_viewer)
         self.viewer.step.connect(self.step_viewer)
         self.viewer.label_requested.connect(self.set_label)

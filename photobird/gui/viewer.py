@@ -35,6 +35,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from photobird.gui.filmstrip import Filmstrip
+from photobird.gui.grid import PhotoGridModel
+from photobird.gui.sizes import file_size
 from photobird.gui.worker import TaskRunner
 from photobird.library import catalogue, edits
 from photobird.library.store import Library, LibraryError
@@ -371,7 +374,9 @@ class Viewer(QWidget):
             "B bird \u00b7 N not bird \u00b7 0 clear\n\u2190 \u2192 move \u00b7 Esc back\n"
             "+ \u2212 wheel zoom \u00b7 double-click 1:1\nR Shift+R rotate \u00b7 F11 full screen \u00b7 S slideshow"
         )
-        shown_column = QVBoxLayout()
+        #: The results around the photo (``attach_filmstrip``: the window gives it the grid's model)
+        self.filmstrip: Filmstrip | None = None
+        self.shown_column = shown_column = QVBoxLayout()
         shown_column.addWidget(self.notice)
         shown_column.addWidget(self.said)
         shown_column.addWidget(self.image, 1)
@@ -382,8 +387,16 @@ class Viewer(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(row)
 
+    def attach_filmstrip(self, model: PhotoGridModel) -> None:
+        """A strip of the results under the photo (the grid's own model: the same photos, in the same order)."""
+        self.filmstrip = Filmstrip(model)
+        self.filmstrip.chosen.connect(self.show_photo)
+        self.shown_column.addWidget(self.filmstrip)
+
     def show_photo(self, photo_id: int) -> None:
         self.photo_id = photo_id
+        if self.filmstrip is not None:
+            self.filmstrip.show_current(photo_id)
         self.notice.hide()
         self.said.hide()
         self._image = None
@@ -451,7 +464,7 @@ class Viewer(QWidget):
         f["place"].setText(_place_text(info))
         f["camera"].setText(info["camera"] or "unknown")
         size = f"{info['width']} \u00d7 {info['height']}" if info["width"] else "?"
-        f["size"].setText(f"{size}, {info['size'] / 2**20:.1f} MB")
+        f["size"].setText(f"{size}, {file_size(info['size'])}")
         offline = " (offline: its drive is not connected)" if info["offline"] else ""
         f["folder"].setText(f"{Path(info['path']).parent}{offline}")
         if info["bird"] is None:
@@ -535,6 +548,8 @@ class Viewer(QWidget):
         window = self.window()
         self.full_screen = on
         self.panel.setVisible(not on)
+        if self.filmstrip is not None:
+            self.filmstrip.setVisible(not on)
         self.full_screen_changed.emit(on)
         if on:
             self._was_maximized = window.isMaximized()

@@ -222,3 +222,27 @@ def test_the_slideshow_steps_through_the_results_and_stops_at_the_last(
     qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # Escape stops it first, and stays in the viewer
     assert not viewer.slideshow.isActive() and win.stack.currentWidget() is viewer
     win.close()
+
+
+def test_the_filmstrip_follows_the_photo_and_a_click_shows_another(qtbot, tmp_path: Path, library, settings) -> None:
+    copy_real(tmp_path / "photos", 0, 4)
+    win, first = viewing(qtbot, library, settings, tmp_path / "photos")
+    ids = list(win.model.ids)
+    win.open_viewer(first)
+    strip = win.viewer.filmstrip
+    assert strip is not None and strip.isVisible() and strip.model() is win.model  # the grid's results
+    assert strip.currentIndex().row() == 0
+    qtbot.keyClick(win.viewer, Qt.Key.Key_Right)
+    assert strip.currentIndex().row() == 1
+    qtbot.waitUntil(lambda: all(pid in win.model.pixmaps for pid in ids), timeout=TIMEOUT)  # its thumbnails
+    cell = strip.visualRect(win.model.index(3))
+    qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton, pos=cell.center())
+    qtbot.waitUntil(lambda: win.viewer.info.get("id") == ids[3], timeout=TIMEOUT)
+    assert [i.row() for i in strip.selectedIndexes()] == [3]
+    qtbot.keyClick(win.viewer, Qt.Key.Key_Left)  # the keys stay with the viewer after a click on the strip
+    assert win.viewer.photo_id == ids[2]
+    qtbot.keyClick(win.viewer, Qt.Key.Key_F11)
+    assert strip.isHidden()  # the photo alone
+    qtbot.keyClick(win.viewer, Qt.Key.Key_Escape)
+    assert strip.isVisible()
+    win.close()
