@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from photobird.library import scan
 from photobird.library.schema import Folder, Photo
 from photobird.library.store import Library, LibraryError
+from photobird.library.trash import photo_paths
 
 #: Characters no file name may hold on the systems PhotoBird runs on.
 FORBIDDEN_IN_NAMES = frozenset('/\\:*?"<>|\0')
@@ -114,8 +115,7 @@ def move_to_folder(library: Library, photo_ids: Sequence[int], folder: str) -> M
     folders = _folders(library)
     if scan.folder_for(folders, folder) is None:
         raise FileActionRefused(f"{folder} is not in a watched folder: add it first")
-    with library.session() as s:
-        paths = dict(s.execute(select(Photo.id, Photo.path).where(Photo.id.in_(list(photo_ids)))).all())
+    paths = photo_paths(library, photo_ids)
     result = MoveResult()
     for pid in photo_ids:
         if pid in paths:

@@ -18,6 +18,9 @@ from sqlalchemy import delete, select
 from photobird.library.schema import Photo
 from photobird.library.store import Library
 
+#: Ids asked for in one statement (well under every database's limit on bound parameters).
+CHUNK = 500
+
 
 @dataclass
 class TrashResult:
@@ -40,8 +43,7 @@ def move_to_trash(library: Library, photo_ids: Sequence[int]) -> TrashResult:
     from send2trash import send2trash  # the desktop's trash: imported only when something goes there
 
     library.require_writable("moving photos to the trash")
-    with library.session() as s:
-        paths = dict(s.execute(select(Photo.id, Photo.path).where(Photo.id.in_(list(photo_ids)))).all())
+    paths = photo_paths(library, photo_ids)
     result = TrashResult()
     for pid in photo_ids:
         path = paths.get(pid)
@@ -53,7 +55,17 @@ def move_to_trash(library: Library, photo_ids: Sequence[int]) -> TrashResult:
             result.failed.append((path, f"could not be moved to the trash: {_reason(e)}"))
             continue
         result.trashed.append(pid)
-    if result.trashed:
-        with library.session() as s:
-            s.execute(delete(Photo).where(Photo.id.in_(result.trashed)))
+    with library.session() as s:
+        for start in range(0, len(result.trashed), CHUNK):
+            s.execute(delete(Photo).where(Photo.id.in_(result.trashed[start : start + CHUNK])))
     return result
+
+
+def photo_paths(library: Library, photo_ids: Sequence[int]) -> dict[int, str]:
+    """photo id -> path, for those of ``photo_ids`` still in the catalogue (asked in chunks)."""
+    ids = list(photo_ids)
+    out: dict[int, str] = {}
+    with library.session() as s:
+        for start in range(0, len(ids), CHUNK):
+            out.update(s.execute(select(Photo.id, Photo.path).where(Photo.id.in_(ids[start : start + CHUNK]))).all())
+    return out
