@@ -555,7 +555,16 @@ def cmd_people(args: argparse.Namespace) -> int:
 def cmd_duplicates(args: argparse.Namespace) -> int:
     from photobird.library import duplicates
 
-    groups = duplicates.find_groups(_library(args))
+    lib = _library(args)
+    waiting = duplicates.unhashed(lib)
+    if waiting:  # said first, on stderr: the JSON on stdout stays one object per group
+        photos = "1 photo has" if waiting == 1 else f"{waiting:,} photos have"
+        print(
+            f"photobird: {photos} not been looked at for similar photos yet (only exact copies of them are found): "
+            "run photobird index, or open the app",
+            file=sys.stderr,
+        )
+    groups = duplicates.find_groups(lib)
     for group in groups:
         paths = [p.path for p in group.photos]
         if args.json:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import func, select
 
-from photobird.library.schema import Embedder, Embedding, Photo, PhotoLooks, PhotoState
+from photobird.library.schema import AnalyzerKind, Embedder, Embedding, Photo, PhotoAnalysis, PhotoLooks, PhotoState
 from photobird.library.store import Library
 from photobird.media import looks
 
@@ -260,6 +260,22 @@ def find_groups(library: Library) -> list[Group]:
     groups = [g for g in groups if len(g.photos) > 1]
     groups.sort(key=lambda g: (-len(g.photos), g.photos[0].path))
     return groups
+
+
+def unhashed(library: Library) -> int:
+    """Indexed photos without perceptual hashes of this version (a library indexed before they were kept, until
+    its next index): only their exact copies can be found."""
+    with library.connect() as conn:
+        hashed = (
+            select(PhotoAnalysis.photo_id)
+            .where(
+                PhotoAnalysis.photo_id == Photo.id,
+                PhotoAnalysis.analyzer == AnalyzerKind.LOOKS.value,
+                PhotoAnalysis.version == looks.VERSION,
+            )
+            .exists()
+        )
+        return int(conn.execute(select(func.count()).where(Photo.state == PhotoState.INDEXED, ~hashed)).scalar() or 0)
 
 
 def _details(library: Library, photo_ids: list[int]) -> dict[int, GroupPhoto]:

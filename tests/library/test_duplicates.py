@@ -151,7 +151,18 @@ def test_each_indexed_photo_keeps_its_looks_and_an_older_library_gets_them_witho
         s.execute(delete(PhotoLooks))
         s.execute(delete(PhotoAnalysis).where(PhotoAnalysis.analyzer == AnalyzerKind.LOOKS))
         indexed_at = dict(s.execute(select(Photo.id, Photo.indexed_at)).all())
+    # until its next index, duplicates finds only the exact copies, and says why
+    assert duplicates.unhashed(lib) == 5
+    said = subprocess.run(
+        [sys.executable, "-m", "photobird", "--library", str(lib.root), "duplicates", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert said.stderr.startswith("photobird: 5 photos have not been looked at for similar photos yet")
+    assert [json.loads(line)["kind"] for line in said.stdout.splitlines()] == ["exact"]
     summary = index(lib, models)
+    assert duplicates.unhashed(lib) == 0
     assert summary.indexed == 0
     again = stored()
     assert set(again) == set(first)
