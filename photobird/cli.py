@@ -11,6 +11,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a command imports what it needs when it runs: `photobird --help` stays quick
+    from photobird.library.store import Library
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -293,11 +297,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from photobird.library import catalogue
 
     lib = _library(args)
-    pid = catalogue.photo_id_for_path(lib, args.path)
-    if pid is None:
-        print(f"photobird: {args.path} is not in the library", file=sys.stderr)
-        return 2
-    data = catalogue.info(lib, pid)
+    data = catalogue.info(lib, _photo_id(lib, args.path))
     if args.json:
         _print_json(data)
     else:
@@ -584,10 +584,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
     from photobird.library import catalogue, duplicates
 
     lib = _library(args)
-    pid = catalogue.photo_id_for_path(lib, args.path)
-    if pid is None:
-        print(f"photobird: {args.path} is not in the library", file=sys.stderr)
-        return 2
+    pid = _photo_id(lib, args.path)
     index = duplicates.SimilarIndex.build(lib)
     if pid not in index:
         print(f"photobird: {args.path} is not indexed yet (photobird index)", file=sys.stderr)
@@ -600,6 +597,16 @@ def cmd_similar(args: argparse.Namespace) -> int:
         else:
             print(f"{cosine:5.2f}  {briefs[photo_id].path}")
     return 0
+
+
+def _photo_id(library: Library, path: str) -> int:
+    """The catalogue's id of the photo at ``path``; refused in one sentence when it is not in the library."""
+    from photobird.library import catalogue
+
+    pid = catalogue.photo_id_for_path(library, path)
+    if pid is None:
+        raise Refused(f"{path} is not in the library")
+    return pid
 
 
 def _int(text: str, what: str) -> int:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap, QTransform
+from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -27,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from photobird.gui.confirm import ask_to_trash
+from photobird.gui.grid import thumbnail
 from photobird.gui.sizes import file_size
 from photobird.gui.worker import TaskRunner
 from photobird.library import duplicates, edits, trash
@@ -46,14 +47,9 @@ def _load_thumbs(library: Library, photos: list[GroupPhoto], side: int) -> dict[
     turned = edits.rotations(library, [p.content_hash for p in photos if p.content_hash])
     out = {}
     for p in photos:
-        if not p.content_hash:
-            continue
-        path = library.thumb_path(p.content_hash)
-        image = QImage(str(path)) if path.is_file() else QImage()
-        if not image.isNull():
-            out[p.id] = image.scaled(
-                side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-            ).transformed(QTransform().rotate(turned.get(p.content_hash, 0)))
+        image = thumbnail(library, p.content_hash, side, turned.get(p.content_hash, 0)) if p.content_hash else None
+        if image is not None:
+            out[p.id] = image
     return out
 
 
@@ -216,19 +212,13 @@ class DuplicatesView(QWidget):
         if not photos or self._read_only is not None:
             return
         freed = file_size(sum(p.size for p in photos))
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Move to the trash")
-        box.setText(
+        ids = [p.id for p in photos]
+        self.confirmation = ask_to_trash(
+            self,
             f"Move {len(photos)} photo{'s' if len(photos) != 1 else ''} ({freed}) to the trash? "
-            "The ticked photos stay. You can restore the others from the trash."
+            "The ticked photos stay. You can restore the others from the trash.",
+            lambda yes: self._confirmed(yes, ids),
         )
-        move = box.addButton("Move to the trash", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(move)
-        box.finished.connect(lambda _: self._confirmed(box.clickedButton() is move, [p.id for p in photos]))
-        self.confirmation = box
-        box.open()
 
     def _confirmed(self, yes: bool, photo_ids: list[int]) -> None:
         self.confirmation = None
@@ -244,13 +234,8 @@ class DuplicatesView(QWidget):
             on_error=lambda message, _tb: self._trash_failed(message),
         )
 
-    def _trashed(self, result: Any) -> None:
-        said = f"Moved {len(result.trashed)} photo{'s' if len(result.trashed) != 1 else ''} to the trash."
-        if result.failed:
-            path, why = result.failed[0]
-            more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
-            said += f" {os.path.basename(path)} {why}{more}; it is still in its folder."
-        self.outcome.setText(said)
+    def _trashed(self, result: trash.TrashResult) -> None:
+        self.outcome.setText(result.said())
         if result.trashed:
             self.photos_removed.emit(result.trashed)
         self.refresh()

@@ -53,6 +53,18 @@ BIRD_COLOR = QColor(46, 160, 67)
 NOT_BIRD_COLOR = QColor(207, 34, 46)
 
 
+def thumbnail(library: Library, content_hash: str, side: int, rotation: int) -> QImage | None:
+    """Worker thread (``QImage`` may be made off the GUI thread): a picture's cached thumbnail scaled to fit
+    ``side`` and turned ``rotation`` degrees as the user turned it; None when the cache has none."""
+    path = library.thumb_path(content_hash)
+    image = QImage(str(path)) if path.is_file() else QImage()
+    if image.isNull():
+        return None
+    if max(image.width(), image.height()) != side:
+        image = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    return image.transformed(QTransform().rotate(rotation)) if rotation else image
+
+
 def _load_batch(
     library: Library, ids: list[int], thumbs: Collection[int], side: int
 ) -> dict[int, tuple[Any, QImage | None, int]]:
@@ -67,17 +79,7 @@ def _load_batch(
         image = None
         rotation = turned.get(b.content_hash, 0) if b is not None and b.content_hash else 0
         if pid in thumbs and b is not None and b.content_hash:
-            path = library.thumb_path(b.content_hash)
-            if path.is_file():
-                image = QImage(str(path))
-                if image.isNull():
-                    image = None
-                elif max(image.width(), image.height()) != side:
-                    image = image.scaled(
-                        side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-                    )
-                if image is not None and rotation:
-                    image = image.transformed(QTransform().rotate(rotation))
+            image = thumbnail(library, b.content_hash, side, rotation)
         out[pid] = (b, image, rotation)
     return out
 

@@ -52,6 +52,7 @@ from PySide6.QtWidgets import (
 )
 
 from photobird import config, logs
+from photobird.gui.confirm import ask_to_trash
 from photobird.gui.duplicates_view import DuplicatesView
 from photobird.gui.grid import ID_ROLE, PhotoGrid, PhotoGridModel
 from photobird.gui.notify import ProblemLine, notify
@@ -1161,9 +1162,7 @@ class MainWindow(QMainWindow):
         n = len(result.moved)
         said = f"{n} photo{'s' if n != 1 else ''} {done}."
         if result.failed:
-            path, why = result.failed[0]
-            more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
-            said += f" {Path(path).name}{more}: {why}."
+            said += f" {trash.kept_back(result.failed)}"
         elif undoable and n:
             said += f" Ctrl+Z puts {'it' if n == 1 else 'them'} back."
         self.statusBar().showMessage(said, 15_000)
@@ -1193,19 +1192,12 @@ class MainWindow(QMainWindow):
         ids = self._chosen_ids()
         if not ids or self._refused_read_only("moving photos to the trash"):
             return
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Move to the trash")
-        box.setText(
+        self.confirmation = ask_to_trash(
+            self,
             f"Move {len(ids)} photo{'s' if len(ids) != 1 else ''} to the trash? You can restore "
-            f"{'them' if len(ids) != 1 else 'it'} from the trash."
+            f"{'them' if len(ids) != 1 else 'it'} from the trash.",
+            lambda yes: self._trash_confirmed(yes, ids),
         )
-        move = box.addButton("Move to the trash", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(move)
-        box.finished.connect(lambda _: self._trash_confirmed(box.clickedButton() is move, ids))
-        self.confirmation = box
-        box.open()
 
     def _trash_confirmed(self, yes: bool, ids: list[int]) -> None:
         self.confirmation = None
@@ -1220,13 +1212,7 @@ class MainWindow(QMainWindow):
         )
 
     def _trashed(self, result: trash.TrashResult) -> None:
-        n = len(result.trashed)
-        said = f"{n} photo{'s' if n != 1 else ''} moved to the trash."
-        if result.failed:
-            path, why = result.failed[0]
-            more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
-            said += f" {Path(path).name}{more} {why}; still in its folder."
-        self.statusBar().showMessage(said, 15_000)
+        self.statusBar().showMessage(result.said(), 15_000)
         self.refresh_all()
 
     def _labelled(self, ids: list[int], result: catalogue.LabelResult, undoing: bool = False) -> None:

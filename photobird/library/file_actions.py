@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from photobird.library import scan
 from photobird.library.schema import Folder, Photo
 from photobird.library.store import Library, LibraryError
-from photobird.library.trash import photo_paths
+from photobird.library.trash import photo_paths, reason
 
 #: Characters no file name may hold on the systems PhotoBird runs on.
 FORBIDDEN_IN_NAMES = frozenset('/\\:*?"<>|\0')
@@ -50,14 +50,6 @@ class MoveResult:
     moved: list[Moved] = field(default_factory=list)
     #: (path, why) for each file that stayed where it was.
     failed: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _reason(error: OSError) -> str:
-    if isinstance(error, FileNotFoundError):
-        return "the file is no longer there"
-    if isinstance(error, PermissionError):
-        return "permission denied"
-    return error.strerror or str(error) or type(error).__name__
 
 
 def _move_file(source: str, destination: str) -> None:
@@ -133,7 +125,7 @@ def _attempt(result: MoveResult, path: str, move: Callable[[], Moved]) -> None:
     except FileActionRefused as e:
         result.failed.append((path, str(e)))
     except OSError as e:
-        result.failed.append((path, f"could not be moved: {_reason(e)}"))
+        result.failed.append((path, f"could not be moved: {reason(e)}"))
 
 
 def rename(library: Library, photo_id: int, new_name: str) -> Moved:
@@ -153,7 +145,7 @@ def rename(library: Library, photo_id: int, new_name: str) -> Moved:
     except FileExistsError as e:
         raise FileActionRefused(str(e)) from None
     except OSError as e:
-        raise FileActionRefused(f"{os.path.basename(source)} could not be renamed: {_reason(e)}") from None
+        raise FileActionRefused(f"{os.path.basename(source)} could not be renamed: {reason(e)}") from None
 
 
 def undo(library: Library, moves: Sequence[Moved]) -> MoveResult:

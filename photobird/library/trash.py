@@ -29,8 +29,23 @@ class TrashResult:
     #: (path, why) for each file that stayed where it was.
     failed: list[tuple[str, str]] = field(default_factory=list)
 
+    def said(self) -> str:
+        n = len(self.trashed)
+        return f"Moved {n} photo{'s' if n != 1 else ''} to the trash." + (
+            f" {kept_back(self.failed)}" if self.failed else ""
+        )
 
-def _reason(error: OSError) -> str:
+
+def kept_back(failed: Sequence[tuple[str, str]]) -> str:
+    """One sentence for the files a move or the trash left where they were: the first with its reason, and how
+    many more."""
+    path, why = failed[0]
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    return f"{os.path.basename(path)}{more}: {why}; it is still in its folder."
+
+
+def reason(error: OSError) -> str:
+    """Why the file system refused, in a few words."""
     if isinstance(error, FileNotFoundError):
         return "the file is no longer there"
     if isinstance(error, PermissionError):
@@ -52,7 +67,7 @@ def move_to_trash(library: Library, photo_ids: Sequence[int]) -> TrashResult:
         try:
             send2trash(os.fsencode(path))
         except OSError as e:
-            result.failed.append((path, f"could not be moved to the trash: {_reason(e)}"))
+            result.failed.append((path, f"could not be moved to the trash: {reason(e)}"))
             continue
         result.trashed.append(pid)
     with library.session() as s:

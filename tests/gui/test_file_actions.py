@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog
 
 from photobird.library import catalogue, scan
 from photobird.library.store import SettingKey
@@ -81,18 +81,23 @@ def test_rename_copy_path_and_a_refused_name(qtbot, tmp_path: Path, library, set
     win.close()
 
 
+def press_delete(qtbot, win, answer: str) -> None:
+    """Delete in the grid, then one of the confirmation's buttons: "Move to the trash" or "Cancel"."""
+    qtbot.keyClick(win.grid, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: win.confirmation is not None and win.confirmation.isVisible(), timeout=TIMEOUT)
+    button = next(b for b in win.confirmation.buttons() if b.text().replace("&", "") == answer)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
 def test_delete_moves_to_the_trash_after_one_confirmation(qtbot, tmp_path: Path, library, settings, trash) -> None:
     win = window_on_two_folders(qtbot, tmp_path, library, settings)
     pid = win.model.ids[0]
     path = Path(choose(win, pid))
-    qtbot.keyClick(win.grid, Qt.Key.Key_Delete)
-    qtbot.waitUntil(lambda: win.confirmation is not None and win.confirmation.isVisible(), timeout=TIMEOUT)
-    move = next(b for b in win.confirmation.buttons() if b.text() == "Move to the trash")
-    qtbot.mouseClick(move, Qt.MouseButton.LeftButton)
+    press_delete(qtbot, win, "Move to the trash")
     qtbot.waitUntil(lambda: (trash / "files" / path.name).is_file(), timeout=TIMEOUT)
     assert not path.exists()
     qtbot.waitUntil(lambda: pid not in win.model.ids, timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: win.statusBar().currentMessage() == "1 photo moved to the trash.", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: win.statusBar().currentMessage() == "Moved 1 photo to the trash.", timeout=TIMEOUT)
     win.close()
 
 
@@ -100,15 +105,13 @@ def test_a_refused_trash_keeps_the_photo_and_says_why(qtbot, tmp_path: Path, lib
     win = window_on_two_folders(qtbot, tmp_path, library, settings)
     pid = win.model.ids[0]
     path = Path(choose(win, pid))
-    qtbot.keyClick(win.grid, Qt.Key.Key_Delete)
-    qtbot.waitUntil(lambda: win.confirmation is not None and win.confirmation.isVisible(), timeout=TIMEOUT)
-    qtbot.mouseClick(win.confirmation.button(QMessageBox.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+    press_delete(qtbot, win, "Cancel")
+    qtbot.waitUntil(lambda: win.confirmation is None, timeout=TIMEOUT)
     assert path.is_file()
-    qtbot.keyClick(win.grid, Qt.Key.Key_Delete)
-    qtbot.waitUntil(lambda: win.confirmation is not None and win.confirmation.isVisible(), timeout=TIMEOUT)
-    move = next(b for b in win.confirmation.buttons() if b.text() == "Move to the trash")
-    qtbot.mouseClick(move, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.statusBar().currentMessage().startswith("0 photos moved"), timeout=TIMEOUT)
+    press_delete(qtbot, win, "Move to the trash")
+    qtbot.waitUntil(
+        lambda: win.statusBar().currentMessage().startswith("Moved 0 photos to the trash."), timeout=TIMEOUT
+    )
     assert "could not be moved to the trash" in win.statusBar().currentMessage()
     assert path.is_file() and catalogue.info(library, pid)["path"] == str(path)
     win.close()
