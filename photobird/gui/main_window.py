@@ -23,7 +23,6 @@ from PySide6.QtGui import (
     QDropEvent,
     QKeyEvent,
     QKeySequence,
-    QPalette,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -34,8 +33,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -54,6 +51,7 @@ from PySide6.QtWidgets import (
 from photobird import config, logs
 from photobird.gui.confirm import ask_to_trash
 from photobird.gui.duplicates_view import DuplicatesView
+from photobird.gui.folder_tree import FolderTree, folder_name
 from photobird.gui.grid import ID_ROLE, PhotoGrid, PhotoGridModel
 from photobird.gui.notify import ProblemLine, notify
 from photobird.gui.people_view import PeopleView
@@ -61,7 +59,7 @@ from photobird.gui.things import InYourPhotos
 from photobird.gui.timeline import TimelineBar
 from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
-from photobird.library import catalogue, duplicates, file_actions, people, scan, suggest, timeline, trash
+from photobird.library import catalogue, duplicates, file_actions, folder_tree, people, scan, suggest, timeline, trash
 from photobird.library.changes import CatalogueWatch
 from photobird.library.search import PAGE_SIZE, Searcher
 from photobird.library.store import DiskFull, Library, LibraryBusy, LibraryError, LockMode, SettingKey
@@ -69,7 +67,6 @@ from photobird.library.store import DiskFull, Library, LibraryBusy, LibraryError
 SEARCH_DEBOUNCE_MS = 250
 UNDO_DEPTH = 50  # labellings Ctrl+Z can take back
 CHANGES_POLL_MS = 1500  # how often to ask whether anyone committed to the catalogue (a trivial query)
-FOLDER_ROLE = Qt.ItemDataRole.UserRole + 10
 SIMILAR_SHOWN = 200  # photos "More like this" shows, the most alike first
 PUT_BACK_PASSES = 100  # turns of the event loop the grid's place waits for a long list's layout
 
@@ -99,6 +96,7 @@ def _index_and_watch(library: Library, models: Any) -> Any:
 def _sidebar_data(library: Library) -> dict[str, Any]:
     return {
         "folders": scan.list_folders(library),
+        "subfolders": folder_tree.subfolders(library),
         "words": catalogue.word_counts(library, limit=60),  # "bird" among them, counted by the bird model
         "stats": catalogue.stats(library),
     }
@@ -128,11 +126,6 @@ def _arranged(
     """A search's results as the grid shows them: sorted ``by`` the user's choice, with the timeline's days (on
     the worker that searched: the grid gets them in their final order, with their headers, in one step)."""
     return timeline.arrange(library, *searcher.ids_and_scores(query, offset, limit, folder), by)
-
-
-def _folder_name(path: str) -> str:
-    """A watched folder as the sidebar names it."""
-    return "Sample photos" if path == str(config.sample_photos_dir().resolve()) else (Path(path).name or path)
 
 
 class ErrorsDialog(QDialog):
@@ -182,7 +175,6 @@ class MainWindow(QMainWindow):
         self.confirmation: QMessageBox | None = None  # "Move to the trash?" while it is open
         #: The folder the grid shows (clicked in the sidebar; None: every folder), with the search box's text
         self.folder: str | None = None
-        self._folder_at_press: str | None = None  # the folder shown when the folder list was last pressed
         self._searched: tuple[str, str | None] = ("", None)  # (query, folder) of what the grid shows or will
         self._first_page_due = False  # a new search's first page is still to come
         self._select_first = False  # once it comes, select its first photo (Down or Enter in the search box)
@@ -210,13 +202,10 @@ class MainWindow(QMainWindow):
         self.suggestions.hide()
 
         # sidebar ------------------------------------------------------------------------------------------------
-        self.folder_list = QListWidget()
-        self.folder_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.folder_list.customContextMenuRequested.connect(self._folder_menu)
-        # the selected folder is the one the grid shows; clicking it again shows every folder
-        self.folder_list.itemSelectionChanged.connect(self._folder_selected)
-        self.folder_list.itemClicked.connect(self._folder_clicked)
-        self.folder_list.viewport().installEventFilter(self)
+        self.folder_tree = FolderTree()
+        self.folder_tree.customContextMenuRequested.connect(self._folder_menu)
+        self.folder_tree.chosen.connect(self._folder_chosen)
+        self.folder_tree.itemSelectionChanged.connect(self._watched_chosen)
         add_btn = QToolButton()
         add_btn.setText("+")
         add_btn.setToolTip("Add a folder to watch")
@@ -235,7 +224,7 @@ class MainWindow(QMainWindow):
         head.addWidget(add_btn)
         head.addWidget(self.remove_btn)
         sl.addLayout(head)
-        sl.addWidget(self.folder_list, 1)
+        sl.addWidget(self.folder_tree, 1)
         sl.addWidget(QLabel("<b>In your photos</b>"))
         sl.addWidget(self.things, 3)
 
@@ -876,7 +865,7 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _in_folder(folder: str | None) -> str:
-        return f" in {_folder_name(folder)}" if folder else ""
+        return f" in {folder_name(folder)}" if folder else ""
 
     def _show_suggestions(self, searched: tuple[str, str | None], found: list[suggest.Suggestion]) -> None:
         if searched != self._suggested or not found:
@@ -912,12 +901,14 @@ class MainWindow(QMainWindow):
             self.grid.scrollTo(first)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.search_box:
-            if isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Down:
-                self.focus_grid()
-                return True
-        elif event.type() == QEvent.Type.MouseButtonPress and watched is self.folder_list.viewport():
-            self._folder_at_press = self.folder
+        if (
+            watched is self.search_box
+            and isinstance(event, QKeyEvent)
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() == Qt.Key.Key_Down
+        ):
+            self.focus_grid()
+            return True
         return super().eventFilter(watched, event)
 
     # sidebar ----------------------------------------------------------------------------------------------------
@@ -930,28 +921,11 @@ class MainWindow(QMainWindow):
     def _sidebar_loaded(self, data: dict[str, Any], generation: int) -> None:
         if generation != self._sidebar_generation:
             return  # a newer read is on its way
-        self.folder_list.blockSignals(True)  # (the folder shown stays shown: this is no choice of the user's)
-        self.folder_list.clear()
         sample = str(config.sample_photos_dir().resolve())
-        for f in data["folders"]:
-            name = _folder_name(f.path)
-            extra = f" \u00b7 {f.failed} failed" if f.failed else ""
-            pending = f" \u00b7 {f.pending} to do" if f.pending else ""
-            offline = f.state is scan.FolderState.OFFLINE
-            state = " \u00b7 offline" if offline else ""
-            item = QListWidgetItem(f"{name}  ({f.photos}){pending}{extra}{state}")
-            kept = "Offline: its drive is not connected. Its photos are kept, and come back with it."
-            item.setToolTip(f"{f.path}\n{kept}" if offline else f.path)
-            if offline:  # greyed, yet still selectable (to stop watching it)
-                item.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            item.setData(FOLDER_ROLE, f.path)
-            self.folder_list.addItem(item)
-            if f.path == self.folder:
-                self.folder_list.setCurrentItem(item)
-        self.folder_list.blockSignals(False)
-        if self.folder is not None and self.folder not in {f.path for f in data["folders"]}:
-            self.folder = None  # no longer watched: every folder again
+        if not self.folder_tree.show_folders(data["folders"], data["subfolders"], self.folder) and self.folder:
+            self.folder = None  # no longer watched, or no photos left in it: every folder again
             self.run_search()
+        self._watched_chosen()
         total = sum(f.photos for f in data["folders"])
         self._counts = (total - sum(f.pending for f in data["folders"]), total)
         if self._last_progress is not None:
@@ -963,17 +937,16 @@ class MainWindow(QMainWindow):
         self.errors_btn.setVisible(st.failed > 0)
         self.errors_btn.setText(f"{st.failed} failed")
 
-    def _folder_selected(self) -> None:
-        """The grid shows the selected folder's photos (with the search box's text), or every folder's."""
-        items = self.folder_list.selectedItems()
-        folder = items[0].data(FOLDER_ROLE) if items else None
+    def _folder_chosen(self, folder: str | None) -> None:
+        """The grid shows the chosen folder's photos (with the search box's text), or every folder's."""
         if folder != self.folder:
             self.folder = folder
             self.run_search()
 
-    def _folder_clicked(self, item: QListWidgetItem) -> None:
-        if item.data(FOLDER_ROLE) == self._folder_at_press:  # the folder shown, clicked again: every folder
-            self.folder_list.setCurrentItem(None)
+    def _watched_chosen(self) -> None:
+        """Only a watched folder can be stopped watching (not one below it)."""
+        items = self.folder_tree.selectedItems()
+        self.remove_btn.setEnabled(bool(items) and self.folder_tree.is_watched(items[0]))
 
     def show_errors(self) -> None:
         self.runner.run(catalogue.errors, self.library, on_done=lambda rows: ErrorsDialog(rows, self).exec())
@@ -999,10 +972,10 @@ class MainWindow(QMainWindow):
         self.restart_indexing()
 
     def remove_selected_folder(self) -> None:
-        item = self.folder_list.currentItem()
-        if item is None:
+        items = self.folder_tree.selectedItems()
+        if not items or not self.folder_tree.is_watched(items[0]):
             return
-        path = item.data(FOLDER_ROLE)
+        path = self.folder_tree.path(items[0])
         answer = QMessageBox.question(
             self,
             "PhotoBird",
@@ -1033,16 +1006,17 @@ class MainWindow(QMainWindow):
             self.start_indexing()
 
     def _folder_menu(self, pos: Any) -> None:
-        item = self.folder_list.itemAt(pos)
+        item = self.folder_tree.itemAt(pos)
         menu = QMenu(self)
         if item is not None:
-            path = item.data(FOLDER_ROLE)
+            path = self.folder_tree.path(item)
             menu.addAction("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
-            menu.addAction(
-                "Stop watching", lambda: (self.folder_list.setCurrentItem(item), self.remove_selected_folder())
-            )
+            if self.folder_tree.is_watched(item):
+                menu.addAction(
+                    "Stop watching", lambda: (self.folder_tree.setCurrentItem(item), self.remove_selected_folder())
+                )
         menu.addAction("Add folder\u2026", self.choose_folder)
-        menu.exec(self.folder_list.mapToGlobal(pos))
+        menu.exec(self.folder_tree.viewport().mapToGlobal(pos))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QTreeWidgetItem
 
 from photobird import config
 from photobird.gui.main_window import MainWindow
@@ -55,13 +56,14 @@ def ready(qtbot, library: Library, settings, n: int) -> MainWindow:
     return win
 
 
+def folder_item(win: MainWindow, name: str) -> QTreeWidgetItem:
+    """The sidebar's folder called ``name`` (a watched one, or one below it shown by opening those above)."""
+    return next(item for item in win.folder_tree.items() if item.text(0).startswith(f"{name}  ("))
+
+
 def click_folder(qtbot, win: MainWindow, name: str) -> None:
-    item = next(
-        win.folder_list.item(i)
-        for i in range(win.folder_list.count())
-        if win.folder_list.item(i).text().startswith(name)
-    )
-    qtbot.mouseClick(win.folder_list.viewport(), CLICK, pos=win.folder_list.visualItemRect(item).center())
+    item = folder_item(win, name)
+    qtbot.mouseClick(win.folder_tree.viewport(), CLICK, pos=win.folder_tree.visualItemRect(item).center())
 
 
 def click_photo(
@@ -102,13 +104,51 @@ def test_a_folder_shows_only_its_photos_and_combines_with_a_search(qtbot, tmp_pa
     qtbot.waitUntil(lambda: grid_ids(win) == shown("bird", garden), timeout=10_000)
     assert win.result_count.text().endswith(" in Garden")
     qtbot.wait(2 * 1500)  # the catalogue is polled meanwhile: the folder stays chosen, and shown
-    assert win.folder_list.currentItem().text().startswith("Garden") and win.folder == str(garden)
+    assert win.folder_tree.currentItem().text(0).startswith("Garden") and win.folder == str(garden)
     assert grid_ids(win) == shown("bird", garden)
 
     click_folder(qtbot, win, "Garden")  # the folder shown, clicked again: every folder
     qtbot.waitUntil(lambda: grid_ids(win) == shown("bird", None), timeout=10_000)
-    assert not win.folder_list.selectedItems() and win.folder is None
+    assert not win.folder_tree.selectedItems() and win.folder is None
     assert "in" not in win.result_count.text()
+    win.close()
+
+
+def test_a_subfolder_in_the_tree_shows_only_its_photos(qtbot, tmp_path: Path, library, settings) -> None:
+    holidays, _, n = two_folders(tmp_path, library)
+    (holidays / "2019" / "Summer").mkdir(parents=True)  # a folder holding only a folder of photos
+    more = copy_rows(holidays / "2019" / "Summer", 10, 2)
+    win = ready(qtbot, library, settings, n + len(more))
+    searcher = Searcher(library)
+    tree = win.folder_tree
+    qtbot.waitUntil(lambda: folder_item(win, "Holidays").childCount() == 2, timeout=10_000)
+    holidays_item = folder_item(win, "Holidays")
+    assert holidays_item.text(0).startswith("Holidays  (8)") and not holidays_item.isExpanded()
+    assert [holidays_item.child(i).text(0) for i in range(2)] == ["2019  (2)", "Beach day  (2)"]
+
+    rect = tree.visualItemRect(holidays_item)  # its arrow opens it, and chooses nothing
+    qtbot.mouseClick(tree.viewport(), CLICK, pos=QPoint(rect.left() - tree.indentation() // 2, rect.center().y()))
+    qtbot.waitUntil(holidays_item.isExpanded, timeout=5_000)
+    assert win.folder is None and not tree.selectedItems()
+
+    click_folder(qtbot, win, "Beach day")
+    beach = holidays / "Beach day"
+    qtbot.waitUntil(lambda: win.result_count.text() == "2 photos in Beach day", timeout=10_000)
+    assert win.folder == str(beach) and grid_ids(win) == [h.photo_id for h in searcher.search("", folder=str(beach))]
+    assert not win.remove_btn.isEnabled()  # only a watched folder can be stopped watching
+
+    qtbot.wait(2 * 1500)  # the catalogue is polled meanwhile: the tree is read again, still open, still chosen
+    assert tree.currentItem().text(0) == "Beach day  (2)" and folder_item(win, "Holidays").isExpanded()
+    assert win.folder == str(beach)
+
+    folder_item(win, "2019").setExpanded(True)
+    click_folder(qtbot, win, "Summer")  # deeper: its photos only
+    qtbot.waitUntil(lambda: win.result_count.text() == "2 photos in Summer", timeout=10_000)
+    assert set(grid_ids(win)) == {h.photo_id for h in searcher.search("", folder=str(holidays / "2019"))}
+
+    click_folder(qtbot, win, "Holidays")  # the watched folder: its photos and every one below it
+    qtbot.waitUntil(lambda: win.result_count.text() == "8 photos in Holidays", timeout=10_000)
+    assert win.remove_btn.isEnabled()
     win.close()
 
 

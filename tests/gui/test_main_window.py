@@ -49,11 +49,11 @@ def test_add_folder_search_label_restart(qtbot, tmp_path: Path, library, setting
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(photos)))
     add_button = next(b for b in win.findChildren(type(win.remove_btn)) if b.text() == "+")
     qtbot.mouseClick(add_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.folder_list.count() == 1, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: win.folder_tree.topLevelItemCount() == 1, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: catalogue.stats(library).indexed == 14, timeout=TIMEOUT)
     wait_up_to_date(qtbot, win)
     # the sidebar's counts come from a background query: wait for it rather than race it
-    qtbot.waitUntil(lambda: "(14)" in win.folder_list.item(0).text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "(14)" in win.folder_tree.topLevelItem(0).text(0), timeout=10_000)
     qtbot.waitUntil(lambda: not win.banner.isVisible(), timeout=10_000)
 
     # search as you type
@@ -185,7 +185,7 @@ def test_first_run_opens_on_the_sample_photos(qtbot, library, settings) -> None:
     wait_up_to_date(qtbot, win)
     n = len([p for p in config.sample_photos_dir().iterdir() if p.suffix.lower() in (".jpg", ".webp")])
     qtbot.waitUntil(lambda: len(win.model.ids) == n, timeout=TIMEOUT)
-    assert win.folder_list.item(0).text().startswith("Sample photos")
+    assert win.folder_tree.topLevelItem(0).text(0).startswith("Sample photos")
     assert win.banner.isVisible()  # still offering to add the user's own folder
     win.close()
 
@@ -420,8 +420,8 @@ def test_while_indexing_the_status_the_folders_and_the_grid_agree(qtbot, tmp_pat
 
     def look() -> None:
         status = re.match(r"Indexing ([\d,]+) of ([\d,]+) ", win.status_text.text())
-        folder = win.folder_list.item(0)
-        shown = re.search(r"\(([\d,]+)\)(?: \u00b7 ([\d,]+) to do)?", folder.text()) if folder else None
+        folder = win.folder_tree.topLevelItem(0)
+        shown = re.search(r"\(([\d,]+)\)(?: \u00b7 ([\d,]+) to do)?", folder.text(0)) if folder else None
         grid = re.match(r"([\d,]+) photos?$", win.result_count.text())
         if status and shown and grid:
             done, total = (int(g.replace(",", "")) for g in status.groups())

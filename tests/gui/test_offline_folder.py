@@ -7,7 +7,7 @@ The drive is a real tmpfs mount where mounting is permitted, else the folder ren
 from __future__ import annotations
 
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QListWidgetItem
+from PySide6.QtWidgets import QTreeWidgetItem
 
 from photobird.gui.viewer import OFFLINE_TEXT
 from photobird.library import scan, watch
@@ -42,19 +42,19 @@ def test_an_offline_folder_is_greyed_and_its_photos_show_their_thumbnail_and_why
     wait_up_to_date(qtbot, win)
     qtbot.waitUntil(lambda: len(win.model.ids) == 3, timeout=TIMEOUT)
 
-    def folder() -> QListWidgetItem:
-        return win.folder_list.item(0)
+    def folder() -> QTreeWidgetItem:
+        return win.folder_tree.topLevelItem(0)
 
-    qtbot.waitUntil(lambda: "(3)" in folder().text(), timeout=10_000)
-    assert "offline" not in folder().text()
+    qtbot.waitUntil(lambda: "(3)" in folder().text(0), timeout=10_000)
+    assert "offline" not in folder().text(0)
     ids = list(win.model.ids)
 
     looks = len(noticed)
     drive.unplug()  # while the window watches it
-    qtbot.waitUntil(lambda: "offline" in folder().text() and len(noticed) > looks, timeout=TIMEOUT)
-    assert "(3)" in folder().text()
-    assert "drive is not connected" in folder().toolTip() and "kept" in folder().toolTip()
-    assert folder().foreground().color() == win.palette().color(QPalette.ColorRole.PlaceholderText)
+    qtbot.waitUntil(lambda: "offline" in folder().text(0) and len(noticed) > looks, timeout=TIMEOUT)
+    assert "(3)" in folder().text(0)
+    assert "drive is not connected" in folder().toolTip(0) and "kept" in folder().toolTip(0)
+    assert folder().foreground(0).color() == win.palette().color(QPalette.ColorRole.PlaceholderText)
     assert list(win.model.ids) == ids  # its photos are still there, found as before
 
     win.open_viewer(ids[0])
@@ -65,8 +65,8 @@ def test_an_offline_folder_is_greyed_and_its_photos_show_their_thumbnail_and_why
     assert win.viewer.fields["folder"].text().endswith("(offline: its drive is not connected)")
 
     drive.plug()
-    qtbot.waitUntil(lambda: "offline" not in folder().text(), timeout=TIMEOUT)
-    assert "(3)" in folder().text() and folder().toolTip() == str(drive.path)
+    qtbot.waitUntil(lambda: "offline" not in folder().text(0), timeout=TIMEOUT)
+    assert "(3)" in folder().text(0) and folder().toolTip(0) == str(drive.path)
     win.viewer.show_photo(ids[0])  # the photo itself now, from the drive
     qtbot.waitUntil(lambda: not win.viewer.image.pixmap().isNull(), timeout=10_000)
     assert win.viewer.notice.isHidden() and win.viewer.fields["folder"].text() == str(drive.path)
