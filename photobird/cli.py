@@ -73,13 +73,17 @@ def cmd_gui(args: argparse.Namespace) -> int:
     # only fail later); "auto" and "cpu" need no check, and no torch import before the first paint
     if (args.device or os.environ.get("PHOTOBIRD_DEVICE") or "auto") not in ("auto", "cpu"):
         _device(args)
+    if args.database:  # the app opens its library itself: it reads the address where every process would
+        from photobird.library.db.engines import DATABASE_ENV
+
+        os.environ[DATABASE_ENV] = args.database
     return run(args.library, args.device)
 
 
 def _library(args: argparse.Namespace):
     from photobird.library.store import Library
 
-    return Library(args.library)
+    return Library(args.library, database=args.database)
 
 
 def _device(args: argparse.Namespace) -> None:
@@ -625,6 +629,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="library folder (default: $PHOTOBIRD_LIBRARY, else the platform's data folder)",
+    )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        default=None,
+        help="keep the catalogue on a PostgreSQL server, shared by several computers: postgresql://user@host/db "
+        "(default: $PHOTOBIRD_DATABASE, else the SQLite file in the library folder)",
     )
     parser.add_argument(
         "--device",

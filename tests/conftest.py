@@ -11,6 +11,9 @@ import pytest
 
 from photobird import config
 
+#: A real PostgreSQL server for the tests that need one (``postgres_server``, ``postgres_url``).
+pytest_plugins = ("tests.postgres",)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_paths(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -20,6 +23,7 @@ def _isolated_paths(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("PHOTOBIRD_LIBRARY", str(home / "library"))
+    monkeypatch.delenv("PHOTOBIRD_DATABASE", raising=False)  # the library folder's own catalogue, unless asked
     # decoded CIFAR arrays are worth keeping between tests of one session
     monkeypatch.setenv("PHOTOBIRD_CACHE", str(_session_cache(tmp_path_factory)))
     monkeypatch.setenv("PHOTOBIRD_DEVICE", os.environ.get("PHOTOBIRD_TEST_DEVICE", "cpu"))

@@ -60,7 +60,7 @@ from photobird.gui.timeline import TimelineBar
 from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
 from photobird.library import catalogue, duplicates, file_actions, folder_tree, people, scan, suggest, timeline, trash
-from photobird.library.changes import CatalogueWatch
+from photobird.library.db.changes import CatalogueWatch
 from photobird.library.search import PAGE_SIZE, Searcher
 from photobird.library.store import DiskFull, Library, LibraryBusy, LibraryError, LockMode, SettingKey
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from photobird.library import keepsake, people, scan
+from photobird.library.db.upsert import upsert
 from photobird.library.schema import (
     BirdScore,
     Folder,
@@ -257,12 +257,13 @@ def set_user_label(library: Library, photo_ids: Iterable[int], label: str | None
             if label is None:
                 s.execute(delete(UserLabel).where(UserLabel.content_hash == h))
             else:
-                s.execute(
-                    sqlite_insert(UserLabel)
-                    .values(content_hash=h, label=label, updated_at=utcnow())
-                    .on_conflict_do_update(
-                        index_elements=["content_hash"], set_={"label": label, "updated_at": utcnow()}
-                    )
+                now = utcnow()
+                upsert(
+                    s,
+                    UserLabel,
+                    {"content_hash": h, "label": label, "updated_at": now},
+                    key=["content_hash"],
+                    changes={"label": label, "updated_at": now},
                 )
             n += 1
     return LabelResult(n, refused, before)

@@ -4,8 +4,8 @@ holds folders that do, with how many photos are in it and below it. A click on o
 
 Counted by one ``GROUP BY`` over the photos' folder text (``photos.dir``, lower-cased for searching by name),
 which reads no more than the catalogue's rows, however many photos a folder holds. A group's exact folder (the
-case, and bytes that are not UTF-8) is read from its first and last stored paths; the rare group where those two
-differ (folders whose names differ only in case, side by side) is split by reading its own paths.
+case, and bytes that are not UTF-8) is read from its first and last stored paths in byte order; the rare group
+where those two differ (folders whose names differ only in case, side by side) is split by reading its paths.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from photobird.library.db.spelling import greatest_bytes, least_bytes
 from photobird.library.schema import Folder, Photo, PhotoState
 from photobird.library.store import Library
 
@@ -39,7 +40,13 @@ def subfolders(library: Library) -> dict[str, list[FolderNode]]:
     with library.session() as s:
         watched = {fid: path for fid, path in s.execute(select(Folder.id, Folder.path))}
         groups = s.execute(
-            select(Photo.folder_id, Photo.dir, func.min(Photo.path), func.max(Photo.path), func.count())
+            select(
+                Photo.folder_id,
+                Photo.dir,
+                least_bytes(library.kind, Photo.path),
+                greatest_bytes(library.kind, Photo.path),
+                func.count(),
+            )
             .where(Photo.state != PhotoState.MISSING)
             .group_by(Photo.folder_id, Photo.dir)
         ).all()

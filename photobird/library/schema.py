@@ -21,7 +21,8 @@ The indexes are shaped for search (``photobird.library.search``): each ranked wa
 in the order results are shown and stopped after a page (photos by date taken, newest first; a word's photos by
 probability; a model's bird scores by score). Besides these tables, migration 0002 adds ``photo_names``
 (``NAMES_TABLE``), an SQLite FTS5 trigram index over ``photos.name`` and ``photos.dir`` kept in step by
-triggers, so a search for part of a file or folder name does not read every row.
+triggers, so a search for part of a file or folder name does not read every row; on PostgreSQL, GIN trigram
+indexes on the two columns (``NAME_TRIGRAM_INDEXES``, pg_trgm) do the same.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ class FsPath(TypeDecorator[str]):
         return None if value is None else os.fsdecode(value)
 
 
+#: A whole number that outgrows 32 bits (a file's size, its modification time in nanoseconds): BIGINT where
+#: INTEGER is 32 bits (PostgreSQL); SQLite's INTEGER already holds 64.
+BigCount = Integer().with_variant(BigInteger(), "postgresql")
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -79,8 +85,15 @@ class Base(DeclarativeBase):
 NAMES_TABLE = "photo_names"
 
 
+#: The same on PostgreSQL: GIN trigram indexes (pg_trgm's ``gin_trgm_ops``, made by migration 0002), which the
+#: metadata cannot declare for both engines; left out of Alembic's comparisons too.
+NAME_TRIGRAM_INDEXES = ("ix_photos_name_trgm", "ix_photos_dir_trgm")
+
+
 def compared_by_alembic(name: str | None, type_: str, parent_names: Any) -> bool:
-    """Alembic's ``include_name``: everything but the name index's tables."""
+    """Alembic's ``include_name``: everything but the name index's tables (SQLite) or indexes (PostgreSQL)."""
+    if type_ == "index":
+        return name not in NAME_TRIGRAM_INDEXES
     return not (type_ == "table" and name is not None and (name == NAMES_TABLE or name.startswith(NAMES_TABLE + "_")))
 
 
@@ -116,8 +129,8 @@ class Photo(Base):
     name: Mapped[str] = mapped_column(String, index=True)
     #: The folder path as text, lower-cased, for searching by folder name.
     dir: Mapped[str] = mapped_column(String)
-    size: Mapped[int] = mapped_column(Integer)
-    mtime_ns: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigCount)
+    mtime_ns: Mapped[int] = mapped_column(BigCount)
     content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     state: Mapped[str] = mapped_column(String(16), default=PhotoState.PENDING, index=True)
     error: Mapped[str | None] = mapped_column(Text)

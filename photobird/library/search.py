@@ -42,9 +42,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from photobird.library.schema import NAMES_TABLE, Person, Photo, PhotoState, Word
+from photobird.library.db.spelling import Spelling, contains, spelling
+from photobird.library.schema import Person, Photo, PhotoState, Word
 from photobird.library.store import Library
 from photobird.models.words import BIRD_WORD, Lexicon, WordKind, load_lexicon
 
@@ -214,24 +215,15 @@ NAME_INDEX_MAX = 2000
 #: A folder with fewer photos than this drives a query from the photos' path index; a larger one is checked on each
 #: photo walked (a page of a folder with half the library in it is found in the first rows, newest first).
 FOLDER_INDEX_MAX = 2000
-#: How SQLAlchemy stores a DateTime in SQLite (the comparisons below are on that text).
-_DATE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 _INDEXED = f"p.state = '{PhotoState.INDEXED}'"
 #: The photos that are not indexed (pending, failed, missing): usually few; through ix_photos_state.
 _NOT_INDEXED = f"SELECT id FROM photos WHERE state < '{PhotoState.INDEXED}' OR state > '{PhotoState.INDEXED}'"
 _USER_LABEL = "(SELECT u.label FROM user_labels u WHERE u.content_hash = p.content_hash)"
 _USER_DECIDED = "u.label IN ('bird', 'not-bird')"
-_USER_DECIDED_IDS = (
-    f"SELECT q.id FROM user_labels u CROSS JOIN photos q ON q.content_hash = u.content_hash WHERE {_USER_DECIDED}"
-)
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _like(text: str) -> str:
-    return "%" + _escape_like(text) + "%"
+def _user_decided_ids(sp: Spelling) -> str:
+    return f"SELECT q.id FROM user_labels u {sp.join} photos q ON q.content_hash = u.content_hash WHERE {_USER_DECIDED}"
 
 
 def folder_range(folder: str) -> tuple[bytes, bytes]:
@@ -243,19 +235,16 @@ def folder_range(folder: str) -> tuple[bytes, bytes]:
     return lo, lo[:-1] + bytes([lo[-1] + 1])
 
 
-def _fts_phrase(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
 def _and(conds: list[str]) -> str:
-    return " AND ".join(conds) or "1"
+    return " AND ".join(conds) or "TRUE"
 
 
 class _Binds:
     """Named parameters of one statement."""
 
-    def __init__(self) -> None:
+    def __init__(self, sp: Spelling) -> None:
         self.params: dict[str, Any] = {}
+        self.sp = sp  # how the statement's engine spells what engines spell differently
 
     def __call__(self, value: Any) -> str:
         name = f"v{len(self.params)}"
@@ -377,14 +366,10 @@ class Searcher:
         scores: list[float] = []
         with self.library.connect() as c:
             sql, params = self._rows_sql(c, parsed, offset, limit)
-            cur = c.connection.dbapi_connection.cursor()
-            try:
-                add_id, add_score = ids.append, scores.append
-                for row in cur.execute(sql, params):
-                    add_id(row[0])
-                    add_score(row[1])
-            finally:
-                cur.close()
+            add_id, add_score = ids.append, scores.append
+            for row in spelling(c).rows(c, sql, params):
+                add_id(row[0])
+                add_score(row[1])
         return ids, scores
 
     def count(self, query: str, folder: str | None = None) -> int:
@@ -400,31 +385,29 @@ class Searcher:
     def explain(
         self, query: str, offset: int = 0, limit: int | None = PAGE_SIZE, folder: str | None = None
     ) -> list[str]:
-        """SQLite's plan for ``page(query, offset, limit, folder)`` (``EXPLAIN QUERY PLAN``), a line per step."""
+        """The database's plan for ``page(query, offset, limit, folder)`` (SQLite's ``EXPLAIN QUERY PLAN``,
+        PostgreSQL's ``EXPLAIN``), a line per step."""
         parsed = self.parse(query, folder)
         with self.library.connect() as c:
             sql, params = self._rows_sql(c, parsed, offset, limit)
-            return [row[3] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
+            return [row[-1] for row in c.execute(text(spelling(c).explain(sql)), params)]
 
     # compiling --------------------------------------------------------------------------------------------------
 
     def _has_name_index(self, c: Any) -> bool:
         if self._has_names is None:
-            found = c.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = ?", (NAMES_TABLE,)).first()
-            self._has_names = found is not None
+            self._has_names = spelling(c).has_name_index(c)
         return self._has_names
 
     def _plan(self, c: Any, parsed: ParsedQuery, *, sets: bool, page: int | None = None) -> _Plan:
         """``sets``: for a query that reads every match (a count, all the results), not one that stops early;
         ``page``: else how many rows it stops after."""
-        model = c.exec_driver_sql("SELECT id, threshold FROM model_versions WHERE active = 1 LIMIT 1").first()
+        model = c.execute(text("SELECT id, threshold FROM model_versions WHERE active = TRUE LIMIT 1")).first()
         wanted = sorted({t.value for t in parsed.terms if t.kind in (TermKind.LABEL, TermKind.PLACE)})
         word_ids: dict[str, int] = {}
         if wanted:
-            marks = ", ".join("?" * len(wanted))
-            rows = c.exec_driver_sql(f"SELECT word, id FROM words WHERE word IN ({marks})", tuple(wanted))
-            word_ids = {w: i for w, i in rows}
-        b = _Binds()
+            word_ids = {w: i for w, i in c.execute(select(Word.word, Word.id).where(Word.word.in_(wanted)))}
+        b = _Binds(spelling(c))
         positive = [self._term(c, t, b, model, word_ids, sets) for t in parsed.positive]
         negative = [self._term(c, t, b, model, word_ids, sets) for t in parsed.negative]
         ways_in = [t for t in positive if t.arms]
@@ -434,13 +417,13 @@ class Searcher:
         elif ways_in:  # drive from the smallest...
             for t in ways_in:
                 if t.size is None:
-                    t.size = int(c.exec_driver_sql(t.estimate or "SELECT 0", b.params).scalar() or 0)
+                    t.size = int(c.execute(text(t.estimate or "SELECT 0"), b.params).scalar() or 0)
             driver = min(ways_in, key=lambda t: t.size or 0)
             ranked = [t for t in positive if t.ranked]
             if page is not None and len(ranked) == 1 and ranked[0].arms and ranked[0] is not driver:
                 # ...unless the one ranked term, walked in confidence order, fills the page sooner: when the
                 # others are independent of it, about one row in (photos / smallest) passes them ("italy dog")
-                photos = int(c.exec_driver_sql("SELECT max(id) FROM photos").scalar() or 0)
+                photos = int(c.execute(text("SELECT max(id) FROM photos")).scalar() or 0)
                 if page * photos < (driver.size or 0) ** 2:
                     driver = ranked[0]
         return _Plan(positive, negative, driver, b)
@@ -457,7 +440,7 @@ class Searcher:
             ranked=ranked,
             arms=[
                 _Arm(
-                    "photo_labels d CROSS JOIN photos p ON p.id = d.photo_id",
+                    f"photo_labels d {b.sp.join} photos p ON p.id = d.photo_id",
                     (f"d.word_id = {w}", f"d.p >= {t}"),
                     "d.p" if ranked else "1.0",
                 )
@@ -483,11 +466,11 @@ class Searcher:
             conf=f"(CASE WHEN {has_face} THEN 1.0 ELSE {label.conf} END)",
             ranked=True,
             arms=[
-                _Arm(f"({face_ids}) d CROSS JOIN photos p ON p.id = d.id", (), "1.0"),
+                _Arm(f"({face_ids}) d {b.sp.join} photos p ON p.id = d.id", (), "1.0"),
                 *(_Arm(a.source, (*a.where, f"NOT {has_face}"), a.conf) for a in label.arms),
             ],
             ids=f"{face_ids} UNION {label.ids}",
-            estimate=f"SELECT (SELECT count(*) FROM ({face_ids})) + ({label.estimate})",
+            estimate=f"SELECT (SELECT count(*) FROM ({face_ids}) AS f) + ({label.estimate})",
         )
 
     def _term(self, c: Any, term: Term, b: _Binds, model: Any, word_ids: dict[str, int], sets: bool) -> _Compiled:
@@ -504,9 +487,9 @@ class Searcher:
             return _Compiled(
                 term,
                 member=f"EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = p.id AND f.person_id IN ({people}))",
-                arms=[_Arm(f"({ids}) d CROSS JOIN photos p ON p.id = d.id", (), "1.0")],
+                arms=[_Arm(f"({ids}) d {b.sp.join} photos p ON p.id = d.id", (), "1.0")],
                 ids=ids,
-                estimate=f"SELECT count(*) FROM ({ids})",
+                estimate=f"SELECT count(*) FROM ({ids}) AS f",
             )
         if term.kind == TermKind.BIRD:
             return self._bird(term, b, model, sets)
@@ -514,43 +497,43 @@ class Searcher:
             return self._folder(c, term, b)
         if term.kind == TermKind.DATE:
             if term.date_range:
-                lo, hi = (b(d.strftime(_DATE_FORMAT)) for d in term.date_range)
+                lo, hi = (b(b.sp.date(d)) for d in term.date_range)
                 return _Compiled(
                     term,
                     f"(p.taken_at >= {lo} AND p.taken_at < {hi})",
                     ids=f"SELECT id FROM photos WHERE taken_at >= {lo} AND taken_at < {hi}",
                 )
-            return _Compiled(term, f"CAST(strftime('%m', p.taken_at) AS INTEGER) = {b(term.month)}")
+            return _Compiled(term, f"{b.sp.month('p.taken_at')} = {b(term.month)}")
         if term.kind == TermKind.CAMERA:
             # the makes that start with the word, exactly as stored: ix_photos_camera_make can find them
             makes = [m for m in self._camera_makes()[1] if m.lower().startswith(term.value)]
             if not makes:
-                return _Compiled(term, "0")
+                return _Compiled(term, "FALSE")
             names = ", ".join(b(m) for m in makes)
             # (a page walks the photos by date and checks the make: "+" keeps SQLite off the make index there;
             # reading every match, the make's photos come from the index)
             compiled = _Compiled(
                 term,
-                f"{'p' if sets else '+p'}.camera_make IN ({names})",
+                f"{'p.camera_make' if sets else b.sp.unindexed('p.camera_make')} IN ({names})",
                 ids=f"SELECT id FROM photos WHERE camera_make IN ({names})",
                 estimate=f"SELECT count(*) FROM photos WHERE camera_make IN ({names})",
             )
             if sets:
-                compiled.arms = [_Arm(f"({compiled.ids}) d CROSS JOIN photos p ON p.id = d.id", (), "1.0")]
+                compiled.arms = [_Arm(f"({compiled.ids}) d {b.sp.join} photos p ON p.id = d.id", (), "1.0")]
             return compiled
-        pat = b(_like(term.value))
+        pat = b(contains(term.value))
         compiled = _Compiled(term, f"(p.name LIKE {pat} ESCAPE '\\' OR p.dir LIKE {pat} ESCAPE '\\')")
         if not term.negated and len(term.value) >= 3 and self._has_name_index(c):
             # a rare text: the trigram index has its few photos (the LIKE above keeps the exact meaning)
-            phrase = _fts_phrase(term.value)
-            found = c.exec_driver_sql(
-                f"SELECT count(*) FROM (SELECT 1 FROM {NAMES_TABLE} WHERE {NAMES_TABLE} MATCH ? LIMIT ?)",
-                (phrase, NAME_INDEX_MAX),
+            found_ids, value, exact = b.sp.name_index(term.value)
+            found = c.execute(
+                text(f"SELECT count(*) FROM ({found_ids.format(q=':q')} LIMIT :n) AS f"),
+                {"q": value, "n": NAME_INDEX_MAX},
             ).scalar()
             if found < NAME_INDEX_MAX:
-                ids = f"SELECT rowid AS id FROM {NAMES_TABLE} WHERE {NAMES_TABLE} MATCH {b(phrase)}"
-                compiled.arms = [_Arm(f"({ids}) d CROSS JOIN photos p ON p.id = d.id", (), "1.0")]
-                compiled.ids, compiled.exact, compiled.size = ids, False, int(found)
+                ids = found_ids.format(q=b(value))
+                compiled.arms = [_Arm(f"({ids}) d {b.sp.join} photos p ON p.id = d.id", (), "1.0")]
+                compiled.ids, compiled.exact, compiled.size = ids, exact, int(found)
         return compiled
 
     @staticmethod
@@ -564,12 +547,12 @@ class Searcher:
             f"(p.path >= {lo_p} AND p.path < {hi_p})",
             ids=f"SELECT id FROM photos WHERE path >= {lo_p} AND path < {hi_p}",
         )
-        found = c.exec_driver_sql(
-            "SELECT count(*) FROM (SELECT 1 FROM photos WHERE path >= ? AND path < ? LIMIT ?) AS f",
-            (lo, hi, FOLDER_INDEX_MAX),
+        found = c.execute(
+            text("SELECT count(*) FROM (SELECT 1 FROM photos WHERE path >= :lo AND path < :hi LIMIT :n) AS f"),
+            {"lo": lo, "hi": hi, "n": FOLDER_INDEX_MAX},
         ).scalar()
         if found < FOLDER_INDEX_MAX:
-            compiled.arms = [_Arm(f"({compiled.ids}) d CROSS JOIN photos p ON p.id = d.id", (), "1.0")]
+            compiled.arms = [_Arm(f"({compiled.ids}) d {b.sp.join} photos p ON p.id = d.id", (), "1.0")]
             compiled.size = int(found)
         return compiled
 
@@ -578,10 +561,10 @@ class Searcher:
         """The user's own answer wins: their birds (confidence 1), then the model's birds among the photos they
         have not labelled; the two never overlap."""
         users = _Arm(
-            "user_labels d CROSS JOIN photos p ON p.content_hash = d.content_hash", ("d.label = 'bird'",), "1.0"
+            f"user_labels d {b.sp.join} photos p ON p.content_hash = d.content_hash", ("d.label = 'bird'",), "1.0"
         )
         users_ids = (
-            "SELECT q.id AS id FROM user_labels d CROSS JOIN photos q ON q.content_hash = d.content_hash "
+            f"SELECT q.id AS id FROM user_labels d {b.sp.join} photos q ON q.content_hash = d.content_hash "
             "WHERE d.label = 'bird'"
         )
         users_n = "(SELECT count(*) FROM user_labels WHERE label = 'bird')"
@@ -593,23 +576,23 @@ class Searcher:
         m, t = b(model[0]), b(model[1])
         score = f"bird_scores s WHERE s.photo_id = p.id AND s.model_id = {m} AND s.score >= {t}"
         undecided = (
-            f"d.photo_id NOT IN ({_USER_DECIDED_IDS})"  # built once: for a query that reads every bird
+            f"d.photo_id NOT IN ({_user_decided_ids(b.sp)})"  # built once: for a query that reads every bird
             if sets
             else f"NOT EXISTS (SELECT 1 FROM user_labels u WHERE u.content_hash = p.content_hash AND {_USER_DECIDED})"
         )
         by_model = _Arm(
-            "bird_scores d CROSS JOIN photos p ON p.id = d.photo_id",
+            f"bird_scores d {b.sp.join} photos p ON p.id = d.photo_id",
             (f"d.model_id = {m}", f"d.score >= {t}", undecided),
             "d.score",
         )
         model_ids = (
             f"SELECT photo_id FROM bird_scores WHERE model_id = {m} AND score >= {t} "
-            f"AND photo_id NOT IN ({_USER_DECIDED_IDS})"
+            f"AND photo_id NOT IN ({_user_decided_ids(b.sp)})"
         )
         return _Compiled(
             term,
             member=(
-                f"(CASE {_USER_LABEL} WHEN 'bird' THEN 1 WHEN 'not-bird' THEN 0 "
+                f"(CASE {_USER_LABEL} WHEN 'bird' THEN TRUE WHEN 'not-bird' THEN FALSE "
                 f"ELSE EXISTS (SELECT 1 FROM {score}) END)"
             ),
             conf=(
@@ -634,31 +617,32 @@ class Searcher:
         conds += [t.member for t in plan.positive if t is not plan.driver and t not in joined]
         for t in plan.negative:
             # (NULL is "no": a photo with no date or camera is not "in 2019", so it stays in "-2019")
-            conds.append(f"p.id NOT IN ({t.ids})" if sets and t.ranked else f"NOT coalesce({t.member}, 0)")
+            conds.append(f"p.id NOT IN ({t.ids})" if sets and t.ranked else f"NOT coalesce({t.member}, FALSE)")
         return conds
 
     def _rows_sql(self, c: Any, parsed: ParsedQuery, offset: int, limit: int | None) -> tuple[str, dict[str, Any]]:
         sets = limit is None
         plan = self._plan(c, parsed, sets=sets, page=None if limit is None else offset + limit)
+        sp = plan.binds.sp
         if plan.driver is None:  # the photos, newest first: SQLite walks ix_photos_state_taken in order
             conds = self._conditions(plan, sets=sets)
-            sql = f"SELECT p.id, 1.0 FROM photos p WHERE {_and(conds)} ORDER BY p.taken_at DESC, p.id"
+            sql = f"SELECT p.id, 1.0 FROM photos p WHERE {_and(conds)} ORDER BY {sp.newest_first('p.taken_at')}, p.id"
         else:  # each arm walks its index in confidence order; SQLite merges them
             # the other words: joined, one lookup each for "has it" and "how surely"
             joined = tuple(t for t in plan.ranked_others if t.join)
-            joins = "".join(f" CROSS JOIN {t.join.format(a=f'o{i}')}" for i, t in enumerate(joined))  # type: ignore[union-attr]
+            joins = "".join(f" {sp.join} {t.join.format(a=f'o{i}')}" for i, t in enumerate(joined))  # type: ignore[union-attr]
             others = [f"o{i}.p" for i in range(len(joined))] + [t.conf for t in plan.ranked_others if not t.join]
             conds = self._conditions(plan, sets=True, joined=joined)
             selects = []
             for arm in plan.driver.arms:
-                score = f"min({', '.join([arm.conf, *others])})" if others else arm.conf
+                score = sp.least([arm.conf, *others]) if others else arm.conf
                 selects.append(
                     f"SELECT p.id AS id, {score} AS score, p.taken_at AS taken_at "
                     f"FROM {arm.source}{joins} WHERE {_and([*arm.where, *conds])}"
                 )
-            sql = " UNION ALL ".join(selects) + " ORDER BY score DESC, taken_at DESC, id"
+            sql = " UNION ALL ".join(selects) + f" ORDER BY score DESC, {sp.newest_first('taken_at')}, id"
         if limit is not None or offset:
-            sql += f" LIMIT {plan.binds(-1 if limit is None else int(limit))} OFFSET {plan.binds(int(offset))}"
+            sql += sp.limit(None if limit is None else plan.binds(int(limit)), plan.binds(int(offset)))
         return sql, plan.binds.params
 
     def _count(self, c: Any, parsed: ParsedQuery) -> int:
@@ -667,11 +651,11 @@ class Searcher:
         b = plan.binds
 
         def scalar(sql: str) -> int:
-            return int(c.exec_driver_sql(sql, b.params).scalar() or 0)
+            return int(c.execute(text(sql), b.params).scalar() or 0)
 
         # tests against sets of ids, (operator, SELECT of ids), and conditions that need the photo's row
         sets = [("NOT IN", t.ids) for t in plan.negative if t.ids]
-        row = [f"NOT coalesce({t.member}, 0)" for t in plan.negative if not t.ids]
+        row = [f"NOT coalesce({t.member}, FALSE)" for t in plan.negative if not t.ids]
 
         def tested(column: str) -> list[str]:
             return [f"{column} {op} ({ids})" for op, ids in sets]
@@ -680,7 +664,7 @@ class Searcher:
             if not plan.positive and not row:  # all the indexed photos, less those the excluded terms match
                 n = scalar(f"SELECT count(*) FROM photos p WHERE {_INDEXED}")
                 if sets and n:
-                    union = " UNION ".join(f"SELECT id FROM ({ids})" for _, ids in sets)
+                    union = " UNION ".join(f"SELECT id FROM ({ids}) AS s{i}" for i, (_, ids) in enumerate(sets))
                     n -= scalar(f"SELECT count(*) FROM ({union}) n WHERE n.id NOT IN ({_NOT_INDEXED})")
                 return n
             # (dates and the like: SQLite finds them through ix_photos_state_taken)
@@ -693,7 +677,7 @@ class Searcher:
                 row.append(t.member)
         if row:
             return scalar(
-                f"SELECT count(*) FROM ({driver.ids}) n CROSS JOIN photos p ON p.id = n.id "
+                f"SELECT count(*) FROM ({driver.ids}) n {b.sp.join} photos p ON p.id = n.id "
                 f"WHERE {_and([_INDEXED, *row, *tested('n.id')])}"
             )
         return scalar(

@@ -1,9 +1,12 @@
-"""The library folder: ``catalogue.sqlite`` (WAL), the thumbnail cache and the user's trained models.
+"""The library folder: ``catalogue.sqlite`` (WAL), the thumbnail cache and the user's trained models; or, with
+``--database`` / ``PHOTOBIRD_DATABASE``, a catalogue on a PostgreSQL server shared by several computers, while
+the folder keeps this computer's thumbnails and models (each computer its own, or one shared folder). What
+differs between the two engines lives in ``library.db``; this module only asks it.
 
-Readers never block on the indexer (SQLite's write-ahead log lets them read the last committed state while a
-batch is being written), and only one indexer may write at a time: it holds an exclusive ``flock`` on
-``indexer.lock`` for as long as it runs, and a second one is refused with a message naming the first and what it
-is doing (indexing, or watching: the app keeping the library up to date).
+Readers never block on the indexer (they read the last committed state while a batch is being written), and
+only one indexer may write at a time: it holds an exclusive ``flock`` on ``indexer.lock`` for as long as it runs,
+and a second one is refused with a message naming the first and what it is doing (indexing, or watching: the
+app keeping the library up to date).
 
 A folder this process cannot write to (a read-only share, another user's library) is opened read-only: search,
 info and statistics work, and whatever would write says so in one sentence instead of failing inside SQLite.
@@ -17,9 +20,7 @@ import errno
 import fcntl
 import os
 import shlex
-import sqlite3
 import threading
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,19 +29,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Connection, Engine, create_engine, event, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import URL, Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from photobird import config
+from photobird.library.db import engines, postgres, sqlite
+from photobird.library.db.engines import DatabaseAddressError, EngineKind
+from photobird.library.db.sqlite import is_damage, is_disk_full
 from photobird.library.schema import Setting
 
 CATALOGUE = "catalogue.sqlite"
 #: The user's decisions (labels, names, folders, settings, models), kept beside the catalogue (``keepsake``).
 KEEPSAKE = "keepsake.json"
-#: A catalogue up to this size is checked page by page when opened (``PRAGMA quick_check``, some 50 ms);
-#: a bigger one by its header, and by every read, which says so the moment it meets a damaged page.
-CHECK_WHOLE_BYTES = 64 << 20
 
 
 class LibraryError(Exception):
@@ -63,32 +63,9 @@ class CatalogueDamaged(LibraryError):
         super().__init__(f"The catalogue of the library at {root} is {what}; {todo}.")
 
 
-def is_damage(error: BaseException) -> bool:
-    """Whether SQLite refused a read because the file is not (or no longer) a sound database: "database disk
-    image is malformed" or "file is not a database" (SQLAlchemy wraps the driver's error)."""
-    orig = error.orig if isinstance(error, DBAPIError) else error
-    code = getattr(orig, "sqlite_errorcode", None)
-    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
 class DiskFull(LibraryError):
     """The disk holding the library ran out of room mid-work: the sentence says what was kept (everything
     committed) and to free some space; the next run goes on from there."""
-
-
-def is_disk_full(error: BaseException) -> bool:
-    """Whether ``error`` comes of the disk holding the library being full: a file write's ``ENOSPC`` (or a
-    quota's ``EDQUOT``: a thumbnail), or SQLite's ``SQLITE_FULL``, "database or disk is full" (SQLAlchemy wraps
-    the driver's error). An error raised while handling one (a batch written again on the way out) counts too."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        code = getattr(seen, "sqlite_errorcode", None)
-        if code is not None and (code & 0xFF) == sqlite3.SQLITE_FULL:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 class LibraryBusy(Exception):
@@ -117,42 +94,34 @@ SETTING_DEFAULTS: dict[SettingKey, Any] = {SettingKey.FACES: True, SettingKey.FA
 BOOKKEEPING = frozenset({SettingKey.FACES_GROUPED_THROUGH})
 
 
-def _sqlite_url(path: Path, options: str = "") -> URL:
-    """The catalogue's URL, as an SQLite URI with the path percent-encoded: a folder named "100% #1 ?" must
-    not end the path at its "?" (a catalogue created somewhere else) or be decoded at its "%"."""
-    return URL.create("sqlite", database=f"file:{urllib.parse.quote(str(path))}{options}", query={"uri": "true"})
-
-
 def _alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     return cfg
 
 
-def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across application crashes
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA temp_store=MEMORY")
-    cur.execute("PRAGMA cache_size=-65536")  # 64 MB page cache
-    cur.close()
-
-
 class Library:
-    """One library folder. Cheap to open; every process (CLI, app, indexer) opens its own."""
+    """One library folder, and its catalogue (the folder's SQLite file, or ``database``: a PostgreSQL URL, else
+    ``PHOTOBIRD_DATABASE`` if set). Cheap to open; every process (CLI, app, indexer) opens its own."""
 
-    def __init__(self, root: Path | str | None = None, migrate: bool = True) -> None:
+    def __init__(self, root: Path | str | None = None, migrate: bool = True, database: str | None = None) -> None:
         self.root = Path(root).expanduser().resolve() if root else config.default_library_dir().resolve()
         self.thumbs_dir = self.root / "thumbs"
         self.models_dir = self.root / "models"
         self.db_path = self.root / CATALOGUE
         if self.root.exists() and not self.root.is_dir():
             raise LibraryError(f"The library {self.root} is a file, not a folder; choose a folder for the library.")
+        try:
+            self.url: URL = engines.catalogue_url(self.db_path, database)
+        except DatabaseAddressError as e:
+            raise LibraryError(str(e)) from None
+        self.kind = EngineKind.of(self.url)
         #: Whether this process may not write here (``os.access``: root may write a folder without write bits).
-        self.read_only = self.root.is_dir() and not (
-            os.access(self.root, os.W_OK) and (not self.db_path.exists() or os.access(self.db_path, os.W_OK))
+        #: Only the folder's own catalogue can be read-only this way; a server's is written through the server.
+        self.read_only = (
+            self.kind is EngineKind.SQLITE
+            and self.root.is_dir()
+            and not (os.access(self.root, os.W_OK) and (not self.db_path.exists() or os.access(self.db_path, os.W_OK)))
         )
         if self.read_only:
             if not self.db_path.is_file():
@@ -160,17 +129,14 @@ class Library:
                     f"This library is read-only ({self.root}): it has no catalogue yet, and PhotoBird cannot "
                     "create one there."
                 )
-            # immutable: SQLite reads a WAL catalogue without creating the -shm file it could not create here
-            url = _sqlite_url(self.db_path, "?mode=ro&immutable=1")
+            self.url = sqlite.url(self.db_path, read_only=True)
         else:
             try:
                 for folder in (self.root, self.thumbs_dir, self.models_dir):
                     folder.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise LibraryError(f"PhotoBird cannot create the library at {self.root}: {e.strerror}.") from e
-            url = _sqlite_url(self.db_path)
-        self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(self.engine, "connect", _on_connect)
+        self.engine: Engine = engines.open_engine(self.url)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self._pinned = threading.local()  # the connection of this thread's ``snapshot``, if it is in one
         if migrate:
@@ -180,32 +146,27 @@ class Library:
     # ----------------------------------------------------------------------------------------------------------
 
     def check(self, whole: bool = False) -> None:
-        """Refuse a damaged catalogue (``CatalogueDamaged``) before anything reads it: one that is not an SQLite
-        database, is shorter than its header says, or fails ``PRAGMA quick_check`` (read whole when it is small,
-        or when ``whole``: ``photobird repair`` asks), and an empty or missing one beside a keepsake (a fresh
-        catalogue there would soon overwrite the keepsake with nothing)."""
+        """Refuse a catalogue that cannot be used before anything reads it. On a server: one that does not answer,
+        refuses the login or has no such database (``LibraryError``, one sentence naming the server). In the
+        folder, a damaged one (``CatalogueDamaged``): not an SQLite database, shorter than its header says, or
+        failing ``PRAGMA quick_check`` (read whole when it is small, or when ``whole``: ``photobird repair``
+        asks), and an empty or missing one beside a keepsake (a fresh catalogue there would soon overwrite the
+        keepsake with nothing)."""
+        if self.kind is EngineKind.POSTGRESQL:
+            with self.connect():
+                return
         size = self.db_path.stat().st_size if self.db_path.is_file() else 0
         if size == 0:
             if (self.root / KEEPSAKE).is_file():
                 raise CatalogueDamaged(self.root, "missing" if not self.db_path.exists() else "empty")
             return
-        # Read through SQLite only, never by opening the file here: closing any other descriptor of the catalogue
-        # drops every SQLite lock this process holds on it (POSIX locks belong to the process), and another
-        # connection of this process would lose its write-ahead log to the next process that closes it.
         with self.connect() as conn:  # not a database at all: CatalogueDamaged, from ``connect``
-            pages = conn.exec_driver_sql("PRAGMA page_count").scalar() or 0
-            page_size = conn.exec_driver_sql("PRAGMA page_size").scalar() or 0
-            # a file cut short (a full disk, a copy stopped half-way) is refused before a query meets its missing
-            # pages; one shorter than its header says is sound while a write-ahead log holds the rest
-            wal = self.db_path.with_name(self.db_path.name + "-wal")
-            with_log = wal.is_file() and wal.stat().st_size > 0
-            if not with_log and size < pages * page_size:
-                raise CatalogueDamaged(self.root)
-            if (whole or size <= CHECK_WHOLE_BYTES) and conn.exec_driver_sql("PRAGMA quick_check").scalar() != "ok":
+            if not sqlite.sound(conn, self.db_path, whole):
                 raise CatalogueDamaged(self.root)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (a no-op when it already is)."""
+        """Bring the schema to the newest revision (a no-op when it already is). On a server, several computers
+        opening an older catalogue at once take turns: the first migrates, the others find it current."""
         cfg = _alembic_config()
         head = ScriptDirectory.from_config(cfg).get_current_head()
         with self.connect() as conn:
@@ -214,6 +175,8 @@ class Library:
             return
         self.require_writable("upgrading its catalogue from an older PhotoBird")
         with self.engine.begin() as conn:
+            if self.kind is EngineKind.POSTGRESQL:
+                postgres.lock_for_migration(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -221,10 +184,11 @@ class Library:
     def snapshot(self) -> Iterator[None]:
         """Every read this thread makes inside sees one committed state of the catalogue, so numbers shown
         side by side (the folders' "to do", the grid's count, "Indexing 83 of 269") agree while the indexer
-        commits between the reads. One read transaction on one connection (SQLite: a deferred ``BEGIN``,
-        whose first read fixes what the rest see); ``session`` and ``connect`` use it while it lasts."""
-        with self.engine.connect() as conn:
-            conn.exec_driver_sql("BEGIN")
+        commits between the reads. One read transaction on one connection (SQLite: a deferred ``BEGIN``, whose
+        first read fixes what the rest see; PostgreSQL: a read-only REPEATABLE READ transaction); ``session`` and
+        ``connect`` use it while it lasts."""
+        with self._connection() as conn:
+            engines.begin_snapshot(conn)
             self._pinned.conn = conn
             try:
                 yield
@@ -239,13 +203,27 @@ class Library:
         if pinned is not None:
             yield pinned
             return
+        with self._connection() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A new connection, whose errors that say the catalogue cannot be used become one sentence."""
         try:
-            with self.engine.connect() as conn:
+            conn = self.engine.connect()
+        except Exception as e:
+            said = self._unusable(e, connecting=True)
+            if said is None:
+                raise
+            raise said from e
+        try:
+            with conn:
                 yield conn
         except Exception as e:  # (a search reads through the driver's own cursor: its errors are not wrapped)
-            if is_damage(e):
-                raise CatalogueDamaged(self.root) from e
-            raise
+            said = self._unusable(e)
+            if said is None:
+                raise
+            raise said from e
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
@@ -257,11 +235,21 @@ class Library:
             s.commit()
         except BaseException as e:
             s.rollback()
-            if is_damage(e):
-                raise CatalogueDamaged(self.root) from e
-            raise
+            said = self._unusable(e)
+            if said is None:
+                raise
+            raise said from e
         finally:
             s.close()
+
+    def _unusable(self, error: BaseException, connecting: bool = False) -> LibraryError | None:
+        """The one-sentence error to raise instead of ``error`` when it says the catalogue cannot be used: the
+        folder's file is damaged, or the server cannot be reached (``connecting``: ``error`` came of opening a
+        connection). None for any other error, which is raised as it is."""
+        if self.kind is EngineKind.SQLITE:
+            return CatalogueDamaged(self.root) if is_damage(error) else None
+        said = postgres.cannot_open(self.url, error, connecting)
+        return LibraryError(said) if said else None
 
     def require_writable(self, doing: str) -> None:
         """Refuse, in one sentence, what would write to a read-only library (before it fails inside SQLite or

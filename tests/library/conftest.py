@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from photobird import config
+from photobird.library.db.engines import EngineKind
 from photobird.library.schema import BirdScore, Folder, ModelVersion, Photo, PhotoLabel, UserLabel, Word
 from photobird.library.store import Library
 from photobird.models.runner import Models
@@ -23,11 +24,31 @@ def models() -> Models:
     return Models(device="cpu", threads=2)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests of a module marked ``both_engines`` run once with an SQLite catalogue and once with a PostgreSQL one
+    (a fresh database on the session's real server), but for those marked ``sqlite_only``; the others on SQLite
+    alone."""
+    if "engine" in metafunc.fixturenames:
+        kinds = [EngineKind.SQLITE]
+        both = metafunc.definition.get_closest_marker("both_engines")
+        if both and not metafunc.definition.get_closest_marker("sqlite_only"):
+            kinds.append(EngineKind.POSTGRESQL)
+        metafunc.parametrize("engine", kinds, ids=[k.value for k in kinds])
+
+
 @pytest.fixture
-def library(tmp_path: Path) -> Library:
-    lib = Library(tmp_path / "library")
+def library(tmp_path: Path, engine: EngineKind, request: pytest.FixtureRequest) -> Library:
+    """A new library; its catalogue in the engine the test runs with."""
+    database = request.getfixturevalue("postgres_url") if engine is EngineKind.POSTGRESQL else None
+    lib = Library(tmp_path / "library", database=database)
     yield lib
     lib.close()
+
+
+def reopened(library: Library) -> Library:
+    """The same catalogue opened again, as another process opens it (its own engine and connections)."""
+    database = library.url.render_as_string(hide_password=False) if library.kind is EngineKind.POSTGRESQL else None
+    return Library(library.root, database=database)
 
 
 def real_rows() -> list[dict[str, str]]:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from photobird import config
@@ -22,6 +23,8 @@ from photobird.library.search import search
 from photobird.library.store import Library
 
 from .conftest import copy_real
+
+pytestmark = pytest.mark.both_engines
 
 
 def jpeg(w: int, h: int, seed: int = 0) -> bytes:

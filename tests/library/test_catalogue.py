@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from photobird.library import catalogue as catalogue_mod
 from photobird.library.schema import PhotoState
 from photobird.library.store import Library
 
 from .conftest import Catalogue
+
+pytestmark = pytest.mark.both_engines
 
 
 def test_a_photo_that_failed_to_index_is_refused_a_label_and_the_rest_are_labelled(

@@ -51,7 +51,8 @@ LAYOUTS = ("library", "catalogue", "thumbnails")
 #: catalogue may grow by ``PAGES`` more pages; the real writers and SQLite then fail as on a full disk.
 FALLBACK = """
 import os, sys
-from photobird.library import index, store
+from photobird.library import index
+from photobird.library.db import sqlite as sqlite_db
 from photobird.media import thumbs
 thumbs_left = int(os.environ.get("THUMBS", "-1"))
 pages_left = int(os.environ.get("PAGES", "-1"))
@@ -66,14 +67,14 @@ if thumbs_left >= 0:
         return real_open(path, mode, *args, **kw)
     thumbs.open = full_open
 if pages_left >= 0:
-    real_connect = store._on_connect
+    real_connect = sqlite_db.on_connect
     def capped(conn, record):
         real_connect(conn, record)
         cur = conn.cursor()
         pages = cur.execute("PRAGMA page_count").fetchone()[0]
         cur.execute(f"PRAGMA max_page_count={pages + pages_left}")
         cur.close()
-    store._on_connect = capped
+    sqlite_db.on_connect = capped
 from photobird.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -15,6 +15,8 @@ from photobird.library.schema import Photo
 from photobird.library.store import Library
 from tests.library.conftest import copy_real
 
+pytestmark = pytest.mark.both_engines
+
 
 def two_folders(tmp_path: Path, library: Library) -> dict[str, int]:
     copy_real(tmp_path / "home", 1, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from photobird.library import folder_tree, scan
@@ -12,6 +13,8 @@ from photobird.library.folder_tree import FolderNode
 from photobird.library.schema import Photo, PhotoState
 from photobird.library.search import Searcher
 from photobird.library.store import Library
+
+pytestmark = pytest.mark.both_engines
 
 
 def make_files(root: Path, names: list[str]) -> None:

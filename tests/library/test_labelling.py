@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlalchemy import delete, func, select, update
 
 from photobird import config
@@ -18,6 +19,8 @@ from photobird.models.runner import Models
 from photobird.models.words import WordKind
 
 from .conftest import copy_real
+
+pytestmark = pytest.mark.both_engines
 
 #: A Nikon COOLPIX P6000 photo taken in Arezzo, Tuscany (its GPS tags say so).
 GPS_PHOTO = "jpg/gps/DSCN0010.jpg"

@@ -35,6 +35,8 @@ from .conftest import copy_real
 from .test_face_analysis import copy_lfw, lfw
 from .test_watch import small_jpeg
 
+pytestmark = pytest.mark.both_engines
+
 
 def _mount(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "none", str(path)], capture_output=True, text=True)

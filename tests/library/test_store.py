@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from sqlalchemy import text
 
 from photobird.library.store import Library, LibraryBusy, LockMode
+
+from .conftest import reopened
+
+pytestmark = pytest.mark.both_engines
 
 
 @pytest.mark.parametrize(
@@ -45,7 +50,7 @@ def test_reads_inside_a_snapshot_see_one_committed_state(library: Library, tmp_p
     photos = tmp_path / "photos"
     photos.mkdir()
     scan.add_folder(library, photos)
-    other = Library(library.root)  # another process's view of the same catalogue
+    other = reopened(library)  # another process's view of the same catalogue
     searcher = Searcher(library)
     try:
         with library.snapshot():
@@ -54,11 +59,11 @@ def test_reads_inside_a_snapshot_see_one_committed_state(library: Library, tmp_p
             scan.scan(other)  # commits a pending photo
             assert [f.pending for f in scan.list_folders(library)] == before == [0]
             with library.connect() as c:
-                assert c.exec_driver_sql("SELECT count(*) FROM photos").scalar() == 0
+                assert c.execute(text("SELECT count(*) FROM photos")).scalar() == 0
             assert searcher.ids_and_scores("new") == ([], [])
         assert [f.pending for f in scan.list_folders(library)] == [1]
         with library.connect() as c:
-            assert c.exec_driver_sql("SELECT count(*) FROM photos").scalar() == 1
+            assert c.execute(text("SELECT count(*) FROM photos")).scalar() == 1
     finally:
         other.close()
 

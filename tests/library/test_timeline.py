@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from photobird.library import timeline
 from photobird.library.schema import Folder, Photo
 from photobird.library.search import Searcher
 from photobird.library.store import Library
 from photobird.library.timeline import DateSource, Section, SortOrder
 from tests.library.conftest import make_catalogue
+
+pytestmark = pytest.mark.both_engines
 
 
 def file_time(*args: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from photobird.library import catalogue
@@ -13,6 +14,8 @@ from photobird.library.schema import Photo, UserLabel
 from photobird.library.store import Library
 from photobird.library.trash import move_to_trash
 from tests.library.conftest import copy_real
+
+pytestmark = pytest.mark.both_engines
 
 
 def _library_of(tmp_path: Path, library: Library) -> dict[str, int]:

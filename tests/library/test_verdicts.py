@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 
 from photobird.library import catalogue, scan, verdicts, versions
@@ -15,6 +16,8 @@ from photobird.models.runner import Models
 
 from .conftest import copy_real
 from .test_versions import copy_of_shipped
+
+pytestmark = pytest.mark.both_engines
 
 
 def test_changes_count_the_unlabelled_photos_both_ways(tmp_path: Path, library: Library, models: Models) -> None:

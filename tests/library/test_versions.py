@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 
 from photobird.library import scan, versions
@@ -24,6 +25,8 @@ from photobird.models import files
 from photobird.models.runner import HEAD_FILE, Models, load_shipped
 
 from .conftest import copy_real
+
+pytestmark = pytest.mark.both_engines
 
 
 def copy_of_shipped(library: Library, models: Models, name: str, threshold: float) -> ModelVersion:

@@ -95,8 +95,9 @@ def upgrade() -> None:
         sa.Column("path", photobird.library.schema.FsPath(), nullable=False),
         sa.Column("name", sa.String(), nullable=False),
         sa.Column("dir", sa.String(), nullable=False),
-        sa.Column("size", sa.Integer(), nullable=False),
-        sa.Column("mtime_ns", sa.Integer(), nullable=False),
+        # 32 bits are too few for a size or a time in nanoseconds: BIGINT on PostgreSQL (SQLite's INTEGER is 64)
+        sa.Column("size", photobird.library.schema.BigCount, nullable=False),
+        sa.Column("mtime_ns", photobird.library.schema.BigCount, nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),

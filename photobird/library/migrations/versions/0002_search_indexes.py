@@ -9,7 +9,9 @@ must come in the order it shows: photos by (state, date taken newest first, id);
 and a model's photos by score, with the photo id in the index so the walk never reads the table. File and
 folder names get an FTS5 trigram index (``photo_names``, external content, kept by triggers) so a search for a
 rare part of a name reads only the photos that contain it. Where SQLite was built without FTS5 the table is
-skipped and search falls back to checking each name.
+skipped and search falls back to checking each name. On PostgreSQL the same job is done by GIN trigram indexes
+(the pg_trgm extension, shipped with the server) on ``photos.name`` and ``photos.dir``, which the server keeps
+in step by itself.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ branch_labels = None
 depends_on = None
 
 NAMES = "photo_names"
+#: PostgreSQL's trigram indexes, by column (``schema.NAME_TRIGRAM_INDEXES``).
+TRIGRAM_INDEXES = {"name": "ix_photos_name_trgm", "dir": "ix_photos_dir_trgm"}
 NAME_TRIGGERS = {
     "photos_names_insert": f"""
         CREATE TRIGGER photos_names_insert AFTER INSERT ON photos BEGIN
@@ -40,6 +44,10 @@ NAME_TRIGGERS = {
 }
 
 
+def _postgresql() -> bool:
+    return op.get_bind().dialect.name == "postgresql"
+
+
 def _has_trigram_fts5() -> bool:
     """FTS5 is compiled in (it nearly always is) and has the trigram tokenizer (SQLite 3.34+)."""
     conn = op.get_bind()
@@ -54,7 +62,12 @@ def upgrade() -> None:
     op.create_index("ix_photo_labels_word_p_photo", "photo_labels", ["word_id", "p", "photo_id"], unique=False)
     op.drop_index("ix_bird_scores_model_score", table_name="bird_scores")
     op.create_index("ix_bird_scores_model_score_photo", "bird_scores", ["model_id", "score", "photo_id"], unique=False)
-    if _has_trigram_fts5():
+    if _postgresql():
+        # a trusted extension (PostgreSQL 13+): the database's owner may create it, no superuser needed
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        for column, index in TRIGRAM_INDEXES.items():
+            op.create_index(index, "photos", [column], postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+    elif _has_trigram_fts5():
         op.execute(
             f"CREATE VIRTUAL TABLE {NAMES} USING fts5(name, dir, content='photos', content_rowid='id', "
             "tokenize='trigram')"
@@ -65,9 +78,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in NAME_TRIGGERS:
-        op.execute(f"DROP TRIGGER IF EXISTS {name}")
-    op.execute(f"DROP TABLE IF EXISTS {NAMES}")
+    if _postgresql():
+        for index in TRIGRAM_INDEXES.values():
+            op.drop_index(index, table_name="photos")
+    else:
+        for name in NAME_TRIGGERS:
+            op.execute(f"DROP TRIGGER IF EXISTS {name}")
+        op.execute(f"DROP TABLE IF EXISTS {NAMES}")
     op.drop_index("ix_bird_scores_model_score_photo", table_name="bird_scores")
     op.create_index("ix_bird_scores_model_score", "bird_scores", ["model_id", "score"], unique=False)
     op.drop_index("ix_photo_labels_word_p_photo", table_name="photo_labels")

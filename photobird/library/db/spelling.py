@@ -1,0 +1,122 @@
+"""The few words of hand-written SQL that SQLite and PostgreSQL spell differently.
+
+Search writes its queries as text (``library/search.py``): each is planned for the order results are shown in,
+so that the database stops at the page's last row, and that takes saying which table drives a join, which index
+not to use, and how to read the trigram index over names, which no query builder says for us. Everything else
+in those queries is SQL both engines read alike; what is not is asked of a ``Spelling`` here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, func, text
+
+from photobird.library.db.engines import EngineKind
+from photobird.library.schema import NAMES_TABLE
+
+#: How SQLAlchemy stores a DateTime in SQLite, as text (compared as text there).
+_SQLITE_DATE = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@dataclass(frozen=True)
+class Spelling:
+    kind: EngineKind
+
+    @property
+    def join(self) -> str:
+        """A join whose left side drives it: SQLite's CROSS JOIN keeps the order written (its planner would
+        otherwise start from the photos and walk them all); PostgreSQL plans joins by cost, and CROSS JOIN takes
+        no ON there."""
+        return "CROSS JOIN" if self.kind is EngineKind.SQLITE else "JOIN"
+
+    def unindexed(self, column: str) -> str:
+        """``column`` where no index on it is to be used (SQLite's unary "+"; PostgreSQL plans by cost)."""
+        return f"+{column}" if self.kind is EngineKind.SQLITE else column
+
+    def least(self, values: list[str]) -> str:
+        return f"{'min' if self.kind is EngineKind.SQLITE else 'least'}({', '.join(values)})"
+
+    def month(self, column: str) -> str:
+        """The month (1-12) of a date column."""
+        if self.kind is EngineKind.SQLITE:
+            return f"CAST(strftime('%m', {column}) AS INTEGER)"
+        return f"CAST(extract(month FROM {column}) AS INTEGER)"
+
+    def newest_first(self, column: str) -> str:
+        """Ordering by a date, newest first and undated last (SQLite sorts NULL lowest; PostgreSQL highest)."""
+        return f"{column} DESC" if self.kind is EngineKind.SQLITE else f"{column} DESC NULLS LAST"
+
+    def date(self, value: dt.datetime) -> Any:
+        """A date to compare a DateTime column with (SQLite stores it as text)."""
+        return value.strftime(_SQLITE_DATE) if self.kind is EngineKind.SQLITE else value
+
+    def limit(self, limit: str | None, offset: str) -> str:
+        """LIMIT and OFFSET (bound parameters) where ``limit`` may be None: every row after the offset."""
+        return (
+            f" LIMIT {'-1' if self.kind is EngineKind.SQLITE else 'ALL'} OFFSET {offset}"
+            if limit is None
+            else (f" LIMIT {limit} OFFSET {offset}")
+        )
+
+    def explain(self, sql: str) -> str:
+        return ("EXPLAIN QUERY PLAN " if self.kind is EngineKind.SQLITE else "EXPLAIN ") + sql
+
+    def has_name_index(self, c: Connection) -> bool:
+        """Whether the trigram index over names is there (on SQLite, a table that a catalogue made before it
+        lacks until migrated; on PostgreSQL, an index of the photos table that every migrated catalogue has)."""
+        if self.kind is EngineKind.POSTGRESQL:
+            return True
+        return c.execute(text("SELECT 1 FROM sqlite_master WHERE name = :n"), {"n": NAMES_TABLE}).first() is not None
+
+    def name_index(self, text_: str) -> tuple[str, str, bool]:
+        """The photos whose name or folder contains ``text_`` (three characters or more), from the trigram
+        index: a SELECT of their ids with one parameter ``{q}``, its value, and whether it gives exactly those
+        photos (SQLite's FTS5 finds the trigrams in any order: a check of each photo follows)."""
+        if self.kind is EngineKind.SQLITE:
+            phrase = '"' + text_.replace('"', '""') + '"'
+            return f"SELECT rowid AS id FROM {NAMES_TABLE} WHERE {NAMES_TABLE} MATCH {{q}}", phrase, False
+        return (
+            "SELECT id FROM photos WHERE name LIKE {q} ESCAPE '\\' OR dir LIKE {q} ESCAPE '\\'",
+            contains(text_),
+            True,
+        )
+
+    def rows(self, c: Connection, sql: str, params: dict[str, Any]) -> Iterator[Any]:
+        """The rows of a hand-written query with ``:name`` parameters; on SQLite through the driver's own cursor,
+        with no SQLAlchemy row per result (for 100,000 results those cost more than the query)."""
+        if self.kind is EngineKind.SQLITE:
+            cur = c.connection.dbapi_connection.cursor()
+            try:
+                yield from cur.execute(sql, params)
+            finally:
+                cur.close()
+        else:
+            yield from c.execute(text(sql), params)
+
+
+def least_bytes(kind: EngineKind, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``min(column)`` of a byte-string column in a GROUP BY, in byte order, of the column's own type
+    (PostgreSQL has no ``min`` of bytea: the least of the hex texts, compared byte by byte, turned back)."""
+    if kind is EngineKind.SQLITE:
+        return func.min(column)
+    return func.decode(func.min(func.encode(column, "hex").collate("C")), "hex", type_=column.type)
+
+
+def greatest_bytes(kind: EngineKind, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``max(column)``, as ``least_bytes`` is ``min``."""
+    if kind is EngineKind.SQLITE:
+        return func.max(column)
+    return func.decode(func.max(func.encode(column, "hex").collate("C")), "hex", type_=column.type)
+
+
+def contains(text_: str) -> str:
+    """A LIKE pattern (with ``ESCAPE '\\'``) for the values that contain ``text_`` as it is."""
+    return "%" + text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def spelling(c: Connection) -> Spelling:
+    return Spelling(EngineKind(c.dialect.name))
