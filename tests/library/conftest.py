@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from photobird import config
+from photobird.library.db import sequences
 from photobird.library.db.engines import EngineKind
 from photobird.library.schema import BirdScore, Folder, ModelVersion, Photo, PhotoLabel, UserLabel, Word
 from photobird.library.store import Library
@@ -178,6 +179,7 @@ def make_catalogue(lib: Library, n: int, seed: int = 0, threshold: float = 0.5, 
         )
         if user:
             s.execute(UserLabel.__table__.insert(), [{"content_hash": h, "label": v} for h, v in user.items()])
+        sequences.catch_up(s.connection())  # (PostgreSQL numbers the rows written next past these)
     return Catalogue(photos, labels, scores, user, threshold)
 
 

@@ -57,7 +57,9 @@ def _has_trigram_fts5() -> bool:
 
 
 def upgrade() -> None:
-    op.create_index("ix_photos_state_taken", "photos", ["state", sa.text("taken_at DESC"), "id"], unique=False)
+    # undated photos last, as search shows them: SQLite sorts NULL lowest, PostgreSQL highest unless told
+    newest = "taken_at DESC NULLS LAST" if _postgresql() else "taken_at DESC"
+    op.create_index("ix_photos_state_taken", "photos", ["state", sa.text(newest), "id"], unique=False)
     op.drop_index("ix_photo_labels_word_p", table_name="photo_labels")
     op.create_index("ix_photo_labels_word_p_photo", "photo_labels", ["word_id", "p", "photo_id"], unique=False)
     op.drop_index("ix_bird_scores_model_score", table_name="bird_scores")
