@@ -278,6 +278,8 @@ class _Compiled:
     #: For a word: the join that gives its probability for the photo ``p`` (``{a}``: an alias), one lookup
     #: that both checks the photo has the word and ranks it, where ``member`` and ``conf`` would take two.
     join: str | None = None
+    #: For a word: ``NOT member`` as the engine's planner reads an anti-join (``member`` is never NULL).
+    absent: str | None = None
 
 
 @dataclass
@@ -436,6 +438,7 @@ class Searcher:
         return _Compiled(
             term,
             member=f"EXISTS (SELECT 1 FROM {label})",
+            absent=f"NOT EXISTS (SELECT 1 FROM {label})",
             conf=f"(SELECT l.p FROM {label})" if ranked else "1.0",
             ranked=ranked,
             arms=[
@@ -615,9 +618,14 @@ class Searcher:
         if plan.driver is not None and not plan.driver.exact:
             conds.append(plan.driver.member)
         conds += [t.member for t in plan.positive if t is not plan.driver and t not in joined]
+        anti_joins = plan.binds.sp.anti_joins
         for t in plan.negative:
-            # (NULL is "no": a photo with no date or camera is not "in 2019", so it stays in "-2019")
-            conds.append(f"p.id NOT IN ({t.ids})" if sets and t.ranked else f"NOT coalesce({t.member}, FALSE)")
+            if sets and t.ranked and not anti_joins:
+                conds.append(f"p.id NOT IN ({t.ids})")
+            elif anti_joins and t.absent:
+                conds.append(t.absent)
+            else:  # (NULL is "no": a photo with no date or camera is not "in 2019", so it stays in "-2019")
+                conds.append(f"NOT coalesce({t.member}, FALSE)")
         return conds
 
     def _rows_sql(self, c: Any, parsed: ParsedQuery, offset: int, limit: int | None) -> tuple[str, dict[str, Any]]:
@@ -633,14 +641,18 @@ class Searcher:
             joins = "".join(f" {sp.join} {t.join.format(a=f'o{i}')}" for i, t in enumerate(joined))  # type: ignore[union-attr]
             others = [f"o{i}.p" for i in range(len(joined))] + [t.conf for t in plan.ranked_others if not t.join]
             conds = self._conditions(plan, sets=True, joined=joined)
+            order = f" ORDER BY score DESC, {sp.newest_first('taken_at')}, id"
+            # (PostgreSQL merges arms in order only when each is cut to the page: it would join every match first)
+            each = None if limit is None or len(plan.driver.arms) < 2 or not sp.cuts_each_arm else offset + limit
             selects = []
             for arm in plan.driver.arms:
                 score = sp.least([arm.conf, *others]) if others else arm.conf
-                selects.append(
+                select_ = (
                     f"SELECT p.id AS id, {score} AS score, p.taken_at AS taken_at "
                     f"FROM {arm.source}{joins} WHERE {_and([*arm.where, *conds])}"
                 )
-            sql = " UNION ALL ".join(selects) + f" ORDER BY score DESC, {sp.newest_first('taken_at')}, id"
+                selects.append(select_ if each is None else f"({select_}{order} LIMIT {plan.binds(each)})")
+            sql = " UNION ALL ".join(selects) + order
         if limit is not None or offset:
             sql += sp.limit(None if limit is None else plan.binds(int(limit)), plan.binds(int(offset)))
         return sql, plan.binds.params

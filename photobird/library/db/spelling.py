@@ -33,6 +33,21 @@ class Spelling:
         no ON there."""
         return "CROSS JOIN" if self.kind is EngineKind.SQLITE else "JOIN"
 
+    @property
+    def cuts_each_arm(self) -> bool:
+        """Whether a page of a UNION ALL of ranked arms must cut each arm to the page itself: SQLite merges arms
+        that come in order and stops at the LIMIT; PostgreSQL, given the union whole, joins every match of every
+        arm before it sorts (a page of "bird" 15 times slower at 100,000 photos), and given each arm cut, walks
+        each one's index in order and stops."""
+        return self.kind is EngineKind.POSTGRESQL
+
+    @property
+    def anti_joins(self) -> bool:
+        """Whether an excluded word is best said as a correlated ``NOT EXISTS``, which PostgreSQL plans as an
+        anti-join (hashed, or probed row by row while a page is walked in order) where ``NOT IN`` of a set would
+        have it read every match before the first row; SQLite builds the set once instead, and probes it."""
+        return self.kind is EngineKind.POSTGRESQL
+
     def unindexed(self, column: str) -> str:
         """``column`` where no index on it is to be used (SQLite's unary "+"; PostgreSQL plans by cost)."""
         return f"+{column}" if self.kind is EngineKind.SQLITE else column
