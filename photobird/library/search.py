@@ -428,6 +428,15 @@ class Searcher:
                 photos = int(c.execute(text("SELECT max(id) FROM photos")).scalar() or 0)
                 if page * photos < (driver.size or 0) ** 2:
                     driver = ranked[0]
+        if page is not None and driver is not None and not any(t.ranked for t in positive):
+            # nothing ranks the photos (a place, a person, a camera, a name): they are shown newest first, and
+            # walking the photos by date, checking each, passes about (photos / size) of them per match, where
+            # driving from the term sorts every one of its photos ("paris" among a million: 4,000 rows, not 50,000)
+            if driver.size is None and driver.estimate:
+                driver.size = int(c.execute(text(driver.estimate), b.params).scalar() or 0)
+            photos = int(c.execute(text("SELECT max(id) FROM photos")).scalar() or 0)
+            if driver.size is not None and page * photos < driver.size**2:
+                driver = None
         return _Plan(positive, negative, driver, b)
 
     @staticmethod
