@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -176,6 +177,28 @@ class _Bar:
             self.stream.flush()
 
 
+@contextlib.contextmanager
+def _indexer_turn(lib, mode):
+    """The indexer lock. A second watcher of a shared (PostgreSQL) catalogue says, once, that another computer
+    watches it, and asks again every few seconds: it takes over when that one stops."""
+    from photobird.library.store import WATCH_POLL_SECONDS, LibraryBusy
+
+    said = False
+    with contextlib.ExitStack() as held:
+        while True:
+            try:
+                held.enter_context(lib.indexer_lock(mode))
+                break
+            except LibraryBusy as e:
+                if not e.takes_over:
+                    raise
+                if not said:
+                    print(f"photobird: {e}.", file=sys.stderr, flush=True)
+                    said = True
+                time.sleep(WATCH_POLL_SECONDS)
+        yield
+
+
 @command("index")
 def cmd_index(args: argparse.Namespace) -> int:
     from photobird.library.index import Indexer
@@ -188,7 +211,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     bar = _Bar()
     summary = None
     try:
-        with lib.indexer_lock(LockMode.WATCHING if args.watch else LockMode.INDEXING):
+        with _indexer_turn(lib, LockMode.WATCHING if args.watch else LockMode.INDEXING):
             indexer = Indexer(lib, lambda: _models(args))
             gen = watch(lib, indexer) if args.watch else indexer.run()
             try:
@@ -203,6 +226,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     except LibraryBusy as e:
         print(f"photobird: {e}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:  # stopped while waiting for its turn to watch
+        return 0
     # a model file missing or damaged, or the disk full: what is committed stays, the run stops, in one sentence
     except (ModelFileError, DiskFull) as e:
         bar.done()
@@ -231,7 +256,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     _device(args)  # refused before anything is set aside, not after
     root = args.library or config.default_library_dir()
     try:
-        repaired = repair.repair(root)
+        repaired = repair.repair(root, args.database)
     except LibraryBusy as e:
         print(f"photobird: {e}", file=sys.stderr)
         return 3
@@ -603,6 +628,56 @@ def cmd_similar(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("library")
+def cmd_library(args: argparse.Namespace) -> int:
+    """``library copy``: the catalogue into another engine (a server, or a folder's own file), checked by counts."""
+    from photobird.library import transfer
+    from photobird.library.db.engines import EngineKind
+
+    source = _library(args)
+    target = transfer.open_target(source, args.to, args.folder)
+    bar = _Bar()
+
+    def show(p: transfer.CopyProgress) -> None:
+        if bar.enabled and time.monotonic() - bar.last > 0.1:
+            bar.last = time.monotonic()
+            bar.stream.write(f"\r\033[Kcopying {p.table}: {p.done:,} of {p.total:,} rows")
+            bar.stream.flush()
+
+    try:
+        copied = transfer.copy(source, target, show)
+    finally:
+        bar.done()
+        target.close()
+    if args.json:
+        _print_json(copied.as_dict())
+    else:
+        print(f"{'table':24}{'source':>12}{'copy':>12}")
+        for name, (before, after) in copied.counts.items():
+            print(f"{name:24}{before:>12,}{after:>12,}{'' if before == after else '  differs'}")
+    if not copied.verified:
+        print(
+            f"photobird: the copy at {copied.target} does not hold as many rows as the source (above).", file=sys.stderr
+        )
+        return 1
+    if not args.json:
+        if target.kind is EngineKind.POSTGRESQL:
+            opens = f"photobird --library {shlex.quote(str(copied.folder))} --database {shlex.quote(copied.target)}"
+        else:
+            opens = f"photobird --library {shlex.quote(str(copied.folder))}"
+        rows = sum(before for before, _ in copied.counts.values())
+        moved = (
+            f" ({copied.model_files} model file(s) and {copied.thumbnails:,} thumbnails copied there)"
+            if copied.folder != source.root
+            else ""
+        )
+        print(
+            f"Copied {rows:,} rows from {copied.source} to {copied.target} in {copied.seconds:.1f} s and checked "
+            f"every table's count; its models and thumbnails are in {copied.folder}{moved}: open it with {opens}"
+        )
+    return 0
+
+
 def _photo_id(library: Library, path: str) -> int:
     """The catalogue's id of the photo at ``path``; refused in one sentence when it is not in the library."""
     from photobird.library import catalogue
@@ -738,6 +813,25 @@ def build_parser() -> argparse.ArgumentParser:
     pm = psub.add_parser("merge", help="put every face of the second person into the first")
     pm.add_argument("keep", metavar="ID", help="the person who stays")
     pm.add_argument("other", metavar="ID", help="the person merged into them")
+
+    p = sub.add_parser("library", help="the library's catalogue as a whole")
+    lsub = p.add_subparsers(dest="action", required=True, help="copy")
+    lc = lsub.add_parser(
+        "copy",
+        help="copy the catalogue, every table, to a PostgreSQL server or a new library folder (its SQLite file), "
+        "and check the copy's counts",
+    )
+    lc.add_argument(
+        "--to", required=True, metavar="TARGET", help="postgresql://user@host/db (an empty database), or a folder"
+    )
+    lc.add_argument(
+        "--folder",
+        type=Path,
+        default=None,
+        help="with a server: the library folder that will open the copy, where its models and thumbnails are "
+        "copied (default: this library's folder)",
+    )
+    lc.add_argument("--json", action="store_true", help="the counts as one JSON object")
     return parser
 
 

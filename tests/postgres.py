@@ -149,16 +149,23 @@ def postgres_server() -> Iterator[URL]:
         yield url
 
 
-@pytest.fixture
-def postgres_url(postgres_server: URL) -> Iterator[str]:
-    """A fresh, empty database on the session's server for this test alone, dropped after it; its URL."""
+@contextlib.contextmanager
+def fresh_database(server: URL) -> Iterator[str]:
+    """A fresh, empty database on ``server``, dropped on the way out; its URL (password included)."""
     name = f"photobird_test_{secrets.token_hex(6)}"
-    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as c:
             c.execute(text(f'CREATE DATABASE "{name}"'))
-        yield postgres_server.set(database=name).render_as_string(hide_password=False)
+        yield server.set(database=name).render_as_string(hide_password=False)
         with admin.connect() as c:  # WITH (FORCE): a connection the test left open does not keep it
             c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: URL) -> Iterator[str]:
+    """A fresh, empty database on the session's server for this test alone, dropped after it; its URL."""
+    with fresh_database(postgres_server) as url:
+        yield url

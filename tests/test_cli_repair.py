@@ -1,12 +1,16 @@
 """``photobird repair`` as a user runs it: a library indexed, labelled and with named people, its catalogue
 overwritten with garbage in the middle; every command (and the app) says so in one sentence, and the repair
-brings back every label and name."""
+brings back every label and name. A catalogue on a PostgreSQL server is not the folder's file to rebuild: the
+repair refuses it, and the folder opened without its server says where it is."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from sqlalchemy import make_url
+
+from photobird.library.db import postgres
 from tests.library.conftest import copy_real
 from tests.library.test_face_analysis import copy_lfw, lfw
 from tests.library.test_keepsake import Damage, damage
@@ -57,3 +61,22 @@ def test_repair_after_garbage_in_the_catalogue_restores_every_label_and_name(tmp
     assert state(library, photos) == before
     assert len(list(library.glob("catalogue.sqlite.damaged-*"))) == 1
     assert "nothing to repair" in ok(library, "repair")
+
+
+def test_a_catalogue_on_a_server_is_not_repaired_here_and_its_folder_says_where_it_is(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    library, photos = tmp_path / "library", tmp_path / "photos"
+    photos.mkdir()
+    ok(library, "--database", postgres_url, "folders", "add", str(photos))
+    where = postgres.where(make_url(postgres_url))  # (no password)
+    said = said_one_sentence(cli(library, "--database", postgres_url, "repair"))
+    assert said.startswith(f"photobird: The catalogue of the library at {library} is on the PostgreSQL server at ")
+    assert said.endswith("from the server's backups with PostgreSQL's own tools (pg_restore).")
+    assert make_url(postgres_url).password not in said
+    for args in (["stats"], ["repair"]):  # without --database: where the catalogue is, not "run repair"
+        assert said_one_sentence(cli(library, *args)) == (
+            f"photobird: The catalogue of the library at {library} is on a PostgreSQL server, not in its folder: "
+            f"open it with --database {where} (or set PHOTOBIRD_DATABASE to that address)."
+        ), args
+    assert str(photos) in ok(library, "--database", postgres_url, "folders", "list")

@@ -61,8 +61,17 @@ from photobird.gui.viewer import Viewer
 from photobird.gui.worker import Task, TaskRunner
 from photobird.library import catalogue, duplicates, file_actions, folder_tree, people, scan, suggest, timeline, trash
 from photobird.library.db.changes import CatalogueWatch
+from photobird.library.progress import Phase, Progress
 from photobird.library.search import PAGE_SIZE, Searcher
-from photobird.library.store import DiskFull, Library, LibraryBusy, LibraryError, LockMode, SettingKey
+from photobird.library.store import (
+    WATCH_POLL_SECONDS,
+    DiskFull,
+    Library,
+    LibraryBusy,
+    LibraryError,
+    LockMode,
+    SettingKey,
+)
 
 SEARCH_DEBOUNCE_MS = 250
 UNDO_DEPTH = 50  # labellings Ctrl+Z can take back
@@ -80,15 +89,25 @@ def _load_models(device: str | None) -> Any:
 def _index_and_watch(library: Library, models: Any) -> Any:
     """Index the library and keep it up to date, holding the indexer lock. Another PhotoBird doing so already
     (another window, ``photobird index``) is no failure: what it commits reaches this window too, which still
-    browses, searches and labels; the sentence saying who it is comes back for the status line."""
+    browses, searches and labels; the sentence saying who it is comes back for the status line. On a shared
+    (PostgreSQL) catalogue it waits instead, and takes over when the computer watching it stops."""
     from photobird.library.index import Indexer
     from photobird.library.watch import watch
 
     with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(library.indexer_lock(LockMode.WATCHING))
-        except LibraryBusy as e:
-            return str(e)
+        while True:
+            try:
+                held.enter_context(library.indexer_lock(LockMode.WATCHING))
+                break
+            except LibraryBusy as e:
+                if not e.takes_over:
+                    return str(e)
+            # another computer watches the shared catalogue (its commits reach this window): take over when it
+            # stops, looking again every few seconds, and cancellable meanwhile
+            asked = time.monotonic()
+            while time.monotonic() - asked < WATCH_POLL_SECONDS:
+                yield Progress(Phase.WATCHING, 0, 0)
+                time.sleep(0.25)
         yield from watch(library, Indexer(library, models))
     return None
 

@@ -17,6 +17,7 @@ no photo gets its faces twice).
 from __future__ import annotations
 
 import abc
+import collections
 import hashlib
 import logging
 import os
@@ -29,15 +30,20 @@ from typing import Any
 
 import torch
 from PIL import Image
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from photobird.library.db import claims
+from photobird.library.db.engines import EngineKind
 from photobird.library.progress import Phase, Progress
 from photobird.library.schema import AnalyzerKind, Photo, PhotoAnalysis, PhotoState
 from photobird.library.store import Library
 from photobird.media.decode import DecodeError, decode
 
 log = logging.getLogger(__name__)
+
+#: With nothing to claim while other indexers hold the last photos, how long to wait before looking again.
+CLAIM_AGAIN_SECONDS = 0.5
 
 
 class LaterAnalyzer(abc.ABC):
@@ -85,12 +91,13 @@ class _Done:
     changed: bool = False
 
 
-def pending(s: Session, analyzers: Sequence[LaterAnalyzer]) -> list[_Job]:
-    """Indexed photos that some analyzer has not analysed at its current version, oldest first."""
+def pending(s: Session, analyzers: Sequence[LaterAnalyzer], ids: Sequence[int] | None = None) -> list[_Job]:
+    """Indexed photos (of ``ids``, when given) that some analyzer has not analysed at its current version,
+    oldest first."""
     need: dict[int, _Job] = {}
     for analyzer in analyzers:
         done = PhotoAnalysis.__table__.alias()
-        rows = s.execute(
+        query = (
             select(Photo.id, Photo.path, Photo.content_hash)
             .outerjoin(
                 done,
@@ -103,9 +110,23 @@ def pending(s: Session, analyzers: Sequence[LaterAnalyzer]) -> list[_Job]:
             .where(Photo.state == PhotoState.INDEXED, done.c.photo_id.is_(None))
             .order_by(Photo.id)
         )
+        rows = s.execute(query if ids is None else query.where(Photo.id.in_(list(ids))))
         for pid, path, h in rows:
             need.setdefault(pid, _Job(pid, path, h, [])).analyzers.append(analyzer)
     return [need[pid] for pid in sorted(need)]
+
+
+def _unanalysed(analyzers: Sequence[LaterAnalyzer]) -> Select[Any]:
+    """The indexed photos some analyzer has not analysed at its current version (one query, to claim them)."""
+    missing = [
+        ~exists().where(
+            PhotoAnalysis.photo_id == Photo.id,
+            PhotoAnalysis.analyzer == a.kind.value,
+            PhotoAnalysis.version == a.version,
+        )
+        for a in analyzers
+    ]
+    return select(Photo.id).where(Photo.state == PhotoState.INDEXED, or_(*missing))
 
 
 def _copy_twins(s: Session, jobs: list[_Job]) -> int:
@@ -182,87 +203,199 @@ def run(
     commit_every: int = 32,
     commit_seconds: float = 1.0,
 ) -> Generator[Progress, None, int]:
-    """Run the analyzers over every photo they have not analysed; returns how many photos were analysed."""
+    """Run the analyzers over every photo they have not analysed; returns how many photos were analysed.
+
+    On PostgreSQL several indexers may run this at once: each claims ``commit_every`` photos at a time
+    (``db.claims``), and writes their results in the claim's transaction, so no photo is analysed twice.
+    """
     if not analyzers:
         return 0
-    with library.session() as s:
-        jobs = pending(s, analyzers)
-        copied = _copy_twins(s, jobs)
-    jobs = [j for j in jobs if j.analyzers]
-    wrote = copied
-    if jobs:
-        wrote = yield from _analyse(library, jobs, device_type, workers, commit_every, commit_seconds)
+    work = _Work(library, analyzers, commit_every)
+    wrote = yield from _analyse(library, work, device_type, workers, commit_every, commit_seconds)
     for analyzer in analyzers:
         analyzer.finish(library)
     return wrote
 
 
+@dataclass
+class _Claimed:
+    """Photos claimed together: on PostgreSQL written, and given up, in the claim's transaction once every one
+    of them is analysed; on SQLite (nothing held) written as they come, in transactions of their own."""
+
+    claim: claims.Claim
+    #: Its photos not analysed yet.
+    left: int
+    done: list[_Done] = field(default_factory=list)
+    #: Photos done by copying a twin's results, in the claim's transaction.
+    copied: int = 0
+
+
+class _Work:
+    """Where the phase's photos come from: on SQLite all of them at once, on PostgreSQL claims of a few."""
+
+    def __init__(self, library: Library, analyzers: Sequence[LaterAnalyzer], size: int) -> None:
+        self.library = library
+        self.analyzers = analyzers
+        self.size = size
+        self.all_read = False
+        #: Photos this process leaves unanalysed (changed since they were indexed): not claimed again.
+        self.skipped: set[int] = set()
+
+    def total(self) -> int:
+        """How many photos wait for some analyzer (others' claims included)."""
+        with self.library.session() as s:
+            return s.scalar(select(func.count()).select_from(_unanalysed(self.analyzers).subquery())) or 0
+
+    def claim(self) -> tuple[_Claimed, list[_Job]] | list[_Job] | None:
+        """The next photos to analyse, with their claim; [] when every photo left is held by other indexers for
+        now (they may stop: look again later); None when none is left."""
+        if self.library.kind is EngineKind.SQLITE:
+            if self.all_read:
+                return None
+            self.all_read = True
+            claimed = _Claimed(claims.Claim([]), 0)
+            with self.library.session() as s:
+                jobs = pending(s, self.analyzers)
+                claimed.copied = _copy_twins(s, jobs)
+        else:
+            query = _unanalysed(self.analyzers).order_by(Photo.id)
+            if self.skipped:
+                query = query.where(Photo.id.not_in(list(self.skipped)))
+            got = claims.claim(self.library, query.limit(self.size), Photo)
+            if got.session is None:
+                return [] if claims.any_left(self.library, query) else None
+            claimed = _Claimed(got, 0)
+            # read again, now that they are this process's: another may have analysed some and committed
+            # between this claim's reading and its locking them
+            jobs = pending(got.session, self.analyzers, [pid for (pid,) in got.rows])
+            claimed.copied = _copy_twins(got.session, jobs)
+        jobs = [j for j in jobs if j.analyzers]
+        claimed.left = len(jobs)
+        return claimed, jobs
+
+
 def _analyse(
     library: Library,
-    jobs: list[_Job],
+    work: _Work,
     device_type: str,
     workers: int | None,
     commit_every: int,
     commit_seconds: float,
 ) -> Generator[Progress, None, int]:
-    total = len(jobs)
     workers = workers or (os.cpu_count() or 1 if device_type == "cpu" else 2)
+    total = work.total()
+    if not total:
+        return 0
     yield Progress(Phase.ANALYSING, 0, total)
     done = wrote = 0
-    finished: list[_Done] = []
-    queue = iter(jobs)
-    in_flight: set[Future[_Done]] = set()
+    open_claims: list[_Claimed] = []
+    queue: collections.deque[tuple[_Job, _Claimed]] = collections.deque()
+    in_flight: dict[Future[_Done], _Claimed] = {}
+    exhausted = False
+    claim_again = 0.0
+    current: str | None = None
     t0 = last_commit = time.perf_counter()
     pool = ThreadPoolExecutor(workers, thread_name_prefix="photobird-analyse")
 
-    def flush() -> int:
-        nonlocal finished, wrote
-        batch, finished = finished, []
-        if not batch:
-            return 0
-        with library.session() as s:
-            for d in batch:
-                if d.changed:
-                    continue
-                for analyzer in d.job.analyzers:
-                    if d.error is None:
-                        analyzer.write(s, d.job.photo_id, d.job.content_hash, d.results[analyzer.kind])
-                    _record(s, d.job.photo_id, analyzer, d.error)
-                wrote += d.error is None
-        return len(batch)
+    def write(s: Session, batch: list[_Done]) -> None:
+        nonlocal wrote
+        for d in batch:
+            if d.changed:
+                work.skipped.add(d.job.photo_id)
+                continue
+            for analyzer in d.job.analyzers:
+                if d.error is None:
+                    analyzer.write(s, d.job.photo_id, d.job.content_hash, d.results[analyzer.kind])
+                _record(s, d.job.photo_id, analyzer, d.error)
+            wrote += d.error is None
+
+    def flush(final: bool = False) -> int:
+        """Write what is finished; returns how many photos that committed. On PostgreSQL a claim is written
+        once all its photos are analysed (``final``: with what it has), and committed, which gives it up."""
+        nonlocal wrote
+        settled = 0
+        for c in list(open_claims):
+            if c.claim.session is None:  # SQLite: what is finished, in a transaction of its own
+                batch, c.done = c.done, []
+                if batch:
+                    with library.session() as s:
+                        write(s, batch)
+                settled += len(batch) + c.copied
+                wrote += c.copied
+                c.copied = 0
+                if c.left == 0 or final:
+                    open_claims.remove(c)
+                continue
+            if c.left and not final:
+                continue
+            write(c.claim.session, c.done)
+            c.claim.commit()
+            settled += len(c.done) + c.copied
+            wrote += c.copied
+            open_claims.remove(c)
+        return settled
 
     try:
         with _one_torch_thread_each(device_type):
-            exhausted = False
             while True:
                 while not exhausted and len(in_flight) < workers * 2:
-                    job = next(queue, None)
-                    if job is None:
-                        exhausted = True
+                    if not queue:
+                        if time.perf_counter() < claim_again:
+                            break
+                        got = work.claim()
+                        if got is None:
+                            exhausted = True
+                            break
+                        if not got:
+                            claim_again = time.perf_counter() + CLAIM_AGAIN_SECONDS
+                            break
+                        claimed, jobs = got
+                        open_claims.append(claimed)
+                        queue.extend((j, claimed) for j in jobs)
+                        continue
+                    job, claimed = queue.popleft()
+                    in_flight[pool.submit(_analyse_one, job)] = claimed
+                if not in_flight and not any(c.done or c.copied for c in open_claims):
+                    if exhausted:
                         break
-                    in_flight.add(pool.submit(_analyse_one, job))
-                if not in_flight:
-                    break
-                ready, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
-                finished += [f.result() for f in ready]
+                    if not queue and not open_claims:  # others hold the photos left: theirs, unless they stop
+                        time.sleep(CLAIM_AGAIN_SECONDS)
+                        continue
+                ready, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
+                for f in ready:
+                    claimed = in_flight.pop(f)
+                    d = f.result()
+                    claimed.done.append(d)
+                    claimed.left -= 1
+                    current = os.fsdecode(d.job.path)
                 now = time.perf_counter()
+                finished = sum(len(c.done) + c.copied for c in open_claims)
+                complete = any(c.claim.session is not None and c.left == 0 for c in open_claims)
                 committed = 0
-                if len(finished) >= commit_every or (finished and now - last_commit > commit_seconds):
+                if (
+                    finished >= commit_every
+                    or complete
+                    or (finished and now - last_commit > commit_seconds)
+                    or (exhausted and not in_flight)
+                ):
                     committed = flush()
                     done += committed
                     last_commit = now
                 if committed:
-                    current = os.fsdecode(jobs[min(done, total) - 1].path)
-                    yield Progress(Phase.ANALYSING, done, total, current, done / max(now - t0, 1e-9))
+                    yield Progress(Phase.ANALYSING, done, max(total, done), current, done / max(now - t0, 1e-9))
     finally:
         try:
             for f in in_flight:  # what is being analysed is finished and written; what waits is dropped
                 f.cancel()
-            finished += [f.result() for f in in_flight if not f.cancelled()]
-            done += flush()
+            for f, claimed in in_flight.items():
+                if not f.cancelled():
+                    claimed.done.append(f.result())
+            done += flush(final=True)
         finally:
+            for c in open_claims:
+                c.claim.close()
             pool.shutdown(wait=True, cancel_futures=True)
-    yield Progress(Phase.ANALYSING, done, total, rate=done / max(time.perf_counter() - t0, 1e-9))
+    yield Progress(Phase.ANALYSING, done, max(total, done), rate=done / max(time.perf_counter() - t0, 1e-9))
     return wrote
 
 

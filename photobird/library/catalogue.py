@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from photobird.library import keepsake, people, scan
+from photobird.library.db.size import catalogue_bytes
 from photobird.library.db.upsert import upsert
 from photobird.library.schema import (
     BirdScore,
@@ -393,7 +394,7 @@ def stats(library: Library) -> Stats:
         folders = s.scalar(select(func.count()).select_from(Folder)) or 0
         labels = dict(s.execute(select(UserLabel.label, func.count()).group_by(UserLabel.label)).all())
         model = _active_model(s)
-    size = sum(f.stat().st_size for f in library.root.glob("catalogue.sqlite*") if f.is_file())
+        size = catalogue_bytes(s.connection(), library.db_path)
     return Stats(
         folders=folders,
         photos=sum(v for k, v in by_state.items() if k != PhotoState.MISSING),

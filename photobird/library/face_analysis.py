@@ -1,6 +1,6 @@
 """Faces as an analyzer after recognition: the networks find and describe the faces of a photo, the catalogue
 keeps them with the user's decisions applied (``people.write_faces``), and after each run the new faces are
-grouped into people (``people.regroup_new``)."""
+grouped into people (``people.regroup_new``), by one indexer at a time."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from photobird.library import people
 from photobird.library.analyses import LaterAnalyzer
+from photobird.library.db import locks
 from photobird.library.schema import AnalyzerKind
 from photobird.library.store import Library
 from photobird.models.faces.analyzer import FaceAnalyzer
@@ -37,4 +38,8 @@ class FacesAnalyzer(LaterAnalyzer):
         return True
 
     def finish(self, library: Library) -> None:
-        people.regroup_new(library)
+        # several indexers on one PostgreSQL catalogue group one at a time: two at once would each make a person
+        # of the same new faces. One that finds another grouping waits for it, then groups what that one did not
+        # see (nothing, unless its own faces were committed after the other began)
+        with locks.first_or_wait(library.engine, locks.Key.GROUPING):
+            people.regroup_new(library)

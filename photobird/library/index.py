@@ -21,6 +21,13 @@ the app runs it on a worker thread; not pulling pauses it, ``close()`` cancels i
    its faces are found, and a library indexed before an analyzer existed runs only that analyzer.
 
 A file that cannot be read is recorded with its reason (``photobird errors``) and the worker goes on.
+
+On PostgreSQL any number of indexers, on any number of computers, work through one catalogue together: one at a
+time scans and re-labels (``db.locks``; the others wait for it, then share what it found), and each claims the
+pending photos it indexes a batch at a time (``db.claims``: ``FOR UPDATE SKIP LOCKED``), writing their results in
+the claim's transaction, so no photo is indexed twice; one that dies leaves its claimed photos to the others,
+which wait for the last photos others hold rather than stop before them. On SQLite one indexer at a time holds
+the library (``Library.indexer_lock``) and reads every pending photo at the start.
 """
 
 from __future__ import annotations
@@ -35,13 +42,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 
 from photobird.library import analyses, looks_analysis, versions
 from photobird.library import labelling as labelling_mod
 from photobird.library import scan as scan_mod
+from photobird.library.db import claims, locks
+from photobird.library.db.engines import EngineKind
 from photobird.library.face_analysis import FacesAnalyzer
-from photobird.library.labelling import Labelling
+from photobird.library.labelling import Labelling, PhotoWords
 from photobird.library.looks_analysis import LooksAnalyzer
 from photobird.library.progress import IndexSummary, Phase, Progress
 from photobird.library.schema import (
@@ -63,6 +72,9 @@ from photobird.models.runner import DECODE_SIDE, Analysis, Models, Prepared
 
 #: Files larger than this are refused without reading them (no photo is this big; a disk image might be).
 MAX_FILE_BYTES = 512 * 1024 * 1024
+#: With nothing to claim while other indexers hold the last photos, how long to wait before looking again (one
+#: that dies leaves its photos to the others).
+CLAIM_AGAIN_SECONDS = 0.5
 
 
 @dataclass
@@ -133,9 +145,38 @@ def read_one(job: Job, library: Library, prepare: Callable[[Any], Prepared], kno
     return Outcome(job, "decoded", decoded=decoded, prepared=prepared, looks=hashes, **common)
 
 
+#: Analysed photos' words, and their rows for ``photo_labels``.
+_Labels = tuple[list[PhotoWords], list[dict[str, Any]]]
+
+
+def _analysed(rows: list[tuple[Outcome, Analysis | None]]) -> list[tuple[Outcome, Analysis]]:
+    return [(o, a) for o, a in rows if o.kind == "decoded" and a is not None]
+
+
+@dataclass
+class _Claimed:
+    """Photos claimed together (``db.claims``). On PostgreSQL their results are written, and the claim given up,
+    in the claim's own transaction once every one of them is through the networks; on SQLite, where nothing is
+    held, they are written as they come, in transactions of their own."""
+
+    claim: claims.Claim
+    #: Its photos not yet with the writer (being decoded, in the networks, or sent back to be decoded).
+    left: int
+    rows: list[tuple[Outcome, Analysis | None]] = field(default_factory=list)
+    #: What was written in the claim's transaction and is not committed yet (photos sent back to be decoded
+    #: keep it open): into the run's summary, and progress, once it is.
+    written: IndexSummary = field(default_factory=IndexSummary)
+    settled: int = 0
+
+    @property
+    def held(self) -> bool:
+        return self.claim.session is not None
+
+
 @dataclass
 class _Writer:
-    """Accumulates finished photos and writes them in one transaction per batch."""
+    """Accumulates finished photos and writes them in one transaction per batch (on PostgreSQL: per claim, in
+    the claim's transaction)."""
 
     library: Library
     embedder_id: int
@@ -144,9 +185,12 @@ class _Writer:
     #: The bird model the last batch was scored by, and its head (reloaded when another version is active).
     version_id: int
     head: LoadedModel
-    rows: list[tuple[Outcome, Analysis | None]] = field(default_factory=list)
+    #: The claims whose photos are not all written yet.
+    claimed: list[_Claimed] = field(default_factory=list)
     #: Jobs whose content looked known but had nothing to re-use after all: they must be decoded.
-    retry: list[Job] = field(default_factory=list)
+    retry: list[tuple[Job, _Claimed]] = field(default_factory=list)
+    #: Photos left pending on purpose (their drive went offline while they were read): not claimed again.
+    left_pending: set[int] = field(default_factory=set)
     #: A batch was not written (a full disk): the words it added went with it, so the next reads them again.
     words_unsure: bool = False
 
@@ -154,66 +198,143 @@ class _Writer:
         with self.library.session() as s:
             self.labelling.load_words(s)
 
-    def add(self, outcome: Outcome, analysis: Analysis | None = None) -> None:
-        self.rows.append((outcome, analysis))
+    def add(self, claimed: _Claimed, outcome: Outcome, analysis: Analysis | None = None) -> None:
+        claimed.rows.append((outcome, analysis))
+        claimed.left -= 1
 
-    def flush(self, summary: IndexSummary) -> int:
-        """Write the finished photos in one transaction; returns how many it settled, which progress counts as
-        done (a photo sent back to be decoded after all is not)."""
-        if not self.rows:
+    def ready(self) -> int:
+        """How many photos a flush would write now: all those finished (SQLite), those of the claims whose
+        photos are all finished (PostgreSQL)."""
+        return sum(len(c.rows) for c in self.claimed if not c.held or c.left == 0)
+
+    def claim_complete(self) -> bool:
+        """Whether some claim has all its photos finished: written and committed at once, to give it up."""
+        return any(c.held and c.left == 0 and c.rows for c in self.claimed)
+
+    def flush(self, summary: IndexSummary, final: bool = False) -> int:
+        """Write the finished photos; returns how many it settled (committed), which progress counts as done (a
+        photo sent back to be decoded after all is not). ``final``: the run ends, every claim is written with
+        what it has and given up (its other photos stay pending for the next run)."""
+        settled = 0
+        for c in list(self.claimed):
+            if not c.held:
+                settled += self._flush_unheld(c, summary)
+                if c.left == 0 or final:
+                    self.claimed.remove(c)
+                continue
+            if c.left and not final:
+                continue
+            if c.rows:
+                settled += self._flush_claim(c, summary, final)
+            if final or not c.held:  # committed, or the run ends: given up
+                c.claim.close()
+                self.claimed.remove(c)
+        return settled
+
+    def close(self) -> None:
+        """Give up every claim still open, writing nothing more (a run stopped by an error)."""
+        for c in self.claimed:
+            c.claim.close()
+        self.claimed.clear()
+
+    def _flush_unheld(self, c: _Claimed, summary: IndexSummary) -> int:
+        """SQLite: the finished photos in one transaction of their own."""
+        if not c.rows:
             return 0
-        rows, self.rows = self.rows, []
-        retried = len(self.retry)
-        now = utcnow()
+        rows, c.rows = c.rows, []
         counted = IndexSummary()  # into ``summary`` once committed: what it says was indexed is kept
         with self.library.session() as s:
             if self.words_unsure:
                 self.labelling.load_words(s)
             self.words_unsure = True
-            folders = [(f_id, path) for f_id, path in s.execute(select(scan_mod.Folder.id, scan_mod.Folder.path))]
-            analysed = [(o, a) for o, a in rows if o.kind == "decoded" and a is not None]
-            self._write_analysed(s, analysed, now)
-            counted.indexed = len(analysed)
-            written = [o.job.photo_id for o, _ in analysed]
-            # a drive unplugged while it was read: its photos stay pending for when it is back, not gone or failed
-            unread = any(o.kind in ("gone", "failed") for o, _ in rows)
-            offline = scan_mod.offline_folder_ids(s) if unread else set()
-            for outcome, _analysis in rows:
-                job = outcome.job
-                if outcome.kind in ("gone", "failed") and scan_mod.folder_for(folders, job.path) in offline:
-                    continue
-                if outcome.kind == "gone":
-                    s.execute(
-                        update(Photo)
-                        .where(Photo.id == job.photo_id)
-                        .values(state=PhotoState.MISSING, missing_since=now)
-                    )
-                elif outcome.kind == "failed":
-                    s.execute(
-                        update(Photo)
-                        .where(Photo.id == job.photo_id)
-                        .values(
-                            state=PhotoState.FAILED,
-                            error=outcome.error,
-                            content_hash=outcome.content_hash,
-                            size=outcome.size or job.size,
-                            mtime_ns=outcome.mtime_ns or job.mtime_ns,
-                            indexed_at=now,
-                        )
-                    )
-                    counted.failed += 1
-                elif outcome.kind == "known":
-                    if self._reuse(s, outcome, folders, now):
-                        counted.relinked += 1
-                        written.append(job.photo_id)
-                    else:
-                        self.retry.append(job)
-            self._score(s, written)
+            retry = self._write(s, rows, counted)
         self.words_unsure = False
+        self._add(summary, counted)
+        self._send_back(c, retry)
+        return len(rows) - len(retry)
+
+    def _flush_claim(self, c: _Claimed, summary: IndexSummary, final: bool) -> int:
+        """PostgreSQL: the claim's photos in its transaction; committed (which gives the claim up) unless some
+        are sent back to be decoded, which keeps it open until they are written too."""
+        rows, c.rows = c.rows, []
+        s = c.claim.session
+        assert s is not None
+        # new words in a short transaction of their own, one process at a time: two claims finding the same new
+        # word must not both insert it, nor wait for each other's commit
+        with self.library.session() as words:
+            locks.hold_for_transaction(words.connection(), locks.Key.WORDS)
+            labelled = self._labels(words, _analysed(rows))
+        retry = self._write(s, rows, c.written, labelled)
+        c.settled += len(rows) - len(retry)
+        if retry and not final:
+            s.flush()
+            self._send_back(c, retry)
+            return 0
+        self.left_pending.update(j.photo_id for j in retry)
+        c.claim.commit()
+        self._add(summary, c.written)
+        return c.settled
+
+    def _send_back(self, c: _Claimed, jobs: list[Job]) -> None:
+        c.left += len(jobs)
+        self.retry.extend((j, c) for j in jobs)
+
+    @staticmethod
+    def _add(summary: IndexSummary, counted: IndexSummary) -> None:
         summary.indexed += counted.indexed
         summary.failed += counted.failed
         summary.relinked += counted.relinked
-        return len(rows) - (len(self.retry) - retried)
+
+    def _write(
+        self,
+        s: Any,
+        rows: list[tuple[Outcome, Analysis | None]],
+        counted: IndexSummary,
+        labelled: _Labels | None = None,
+    ) -> list[Job]:
+        """Write finished photos in ``s`` (``labels``: their label rows, when their words were added apart);
+        returns the jobs to decode after all."""
+        retry: list[Job] = []
+        now = utcnow()
+        folders = [(f_id, path) for f_id, path in s.execute(select(scan_mod.Folder.id, scan_mod.Folder.path))]
+        analysed = _analysed(rows)
+        self._write_analysed(s, analysed, self._labels(s, analysed) if labelled is None else labelled, now)
+        counted.indexed += len(analysed)
+        written = [o.job.photo_id for o, _ in analysed]
+        # a drive unplugged while it was read: its photos stay pending for when it is back, not gone or failed
+        unread = any(o.kind in ("gone", "failed") for o, _ in rows)
+        offline = scan_mod.offline_folder_ids(s) if unread else set()
+        for outcome, _analysis in rows:
+            job = outcome.job
+            if outcome.kind in ("gone", "failed") and scan_mod.folder_for(folders, job.path) in offline:
+                self.left_pending.add(job.photo_id)
+                continue
+            if outcome.kind == "gone":
+                s.execute(
+                    update(Photo).where(Photo.id == job.photo_id).values(state=PhotoState.MISSING, missing_since=now)
+                )
+            elif outcome.kind == "failed":
+                s.execute(
+                    update(Photo)
+                    .where(Photo.id == job.photo_id)
+                    .values(
+                        state=PhotoState.FAILED,
+                        error=outcome.error,
+                        content_hash=outcome.content_hash,
+                        size=outcome.size or job.size,
+                        mtime_ns=outcome.mtime_ns or job.mtime_ns,
+                        indexed_at=now,
+                    )
+                )
+                counted.failed += 1
+            elif outcome.kind == "known":
+                if self._reuse(s, outcome, folders, now):
+                    counted.relinked += 1
+                    written.append(job.photo_id)
+                else:
+                    retry.append(job)
+        self._score(s, written)
+        return retry
 
     def _score(self, s: Any, photo_ids: list[int]) -> None:
         """Give the photos this batch made indexed the score of the model active now, from their stored embeddings
@@ -244,7 +365,13 @@ class _Writer:
         if rows:
             s.execute(insert(BirdScore), rows)
 
-    def _write_analysed(self, s: Any, analysed: list[tuple[Outcome, Analysis]], now: Any) -> None:
+    def _labels(self, s: Any, analysed: list[tuple[Outcome, Analysis]]) -> _Labels:
+        """The analysed photos' words and label rows, adding the words the catalogue has not seen yet in ``s``."""
+        exif = [o.decoded.exif for o, _ in analysed if o.decoded is not None]
+        words = self.labelling.words_for([a.labels for _, a in analysed], [(e.latitude, e.longitude) for e in exif])
+        return words, self.labelling.rows(s, [o.job.photo_id for o, _ in analysed], words) if analysed else []
+
+    def _write_analysed(self, s: Any, analysed: list[tuple[Outcome, Analysis]], labelled: _Labels, now: Any) -> None:
         """A batch of analysed photos in a few statements (executemany), not seven per photo: on a CPU the
         writing thread shares the cores with decoding and the networks."""
         if not analysed:
@@ -252,9 +379,7 @@ class _Writer:
         ids = [o.job.photo_id for o, _ in analysed]
         for table in (Embedding, PhotoLabel, BirdScore):
             s.execute(delete(table).where(table.photo_id.in_(ids)))
-        exif = [o.decoded.exif for o, _ in analysed if o.decoded is not None]
-        words = self.labelling.words_for([a.labels for _, a in analysed], [(e.latitude, e.longitude) for e in exif])
-        labels = self.labelling.rows(s, ids, words)
+        words, labels = labelled
         photos, embeddings = [], []
         for (outcome, a), pw in zip(analysed, words, strict=True):
             d = outcome.decoded
@@ -306,6 +431,7 @@ class _Writer:
             select(Photo)
             .where(Photo.content_hash == h, Photo.state == PhotoState.MISSING, Photo.embedder_id == self.embedder_id)
             .limit(1)
+            .with_for_update(skip_locked=True)  # (PostgreSQL: another indexer re-linking it to another copy)
         )
         if moved is not None:
             # the file moved (or was renamed): keep the old row, with its id and results, at the new path
@@ -398,7 +524,9 @@ class Indexer:
         faces: FaceAnalyzer | Callable[[], FaceAnalyzer] | None = None,
     ) -> None:
         """``faces``: the face networks (or a factory); by default they are loaded when the library wants faces
-        (``SettingKey.FACES``) and some photo has not been through them."""
+        (``SettingKey.FACES``) and some photo has not been through them. ``commit_every``: photos written in one
+        transaction (on PostgreSQL, the photos this indexer claims at a time, written in the claim's
+        transaction)."""
         self.library = library
         self._models = models
         self._faces = faces
@@ -447,44 +575,38 @@ class Indexer:
         t0 = time.perf_counter()
         yield Progress(Phase.SCANNING, 0, 0)
         models = self.models
-        embedder_id = versions.ensure_embedder(self.library, models)
-        version, head = versions.active_head(self.library, models)
-        models.set_head(head)
-        if models.labeller is None:
-            raise RuntimeError("indexing needs the label heads (Models(with_labels=True))")
-        labelling = Labelling(models.labeller, models.lexicon)
-        if scan_first:
-            result = scan_mod.scan(self.library, folder_paths)
-            summary.failed += result.failed
-        relabel = labelling_mod.relabel(self.library, labelling, embedder_id)
-        while True:
-            try:
-                step = next(relabel)
-            except StopIteration as stop:
-                summary.relabelled = stop.value
-                break
-            yield Progress(Phase.LABELLING, step.done, step.total, rate=step.rate)
+        # on PostgreSQL one indexer at a time registers the networks, scans and re-labels; the others wait for it
+        # (to find its new photos pending: one that went on at once would find nothing to do and stop) and then
+        # share the photos it found instead of scanning again
+        with locks.first_or_wait(self.library.engine, locks.Key.SCANNING) as first:
+            embedder_id = versions.ensure_embedder(self.library, models)
+            version, head = versions.active_head(self.library, models)
+            models.set_head(head)
+            if models.labeller is None:
+                raise RuntimeError("indexing needs the label heads (Models(with_labels=True))")
+            labelling = Labelling(models.labeller, models.lexicon)
+            if scan_first and first:
+                result = scan_mod.scan(self.library, folder_paths)
+                summary.failed += result.failed
+            if first:
+                summary.relabelled = yield from self._relabel(labelling, embedder_id)
+            with self.library.session() as s:
+                # a drive that is not connected cannot be read: its photos wait, as they are, until it is
+                offline = scan_mod.offline_folder_ids(s)
+                if first:  # photos indexed by other networks (an update shipped new ones) are indexed again
+                    s.execute(
+                        update(Photo)
+                        .where(
+                            Photo.state == PhotoState.INDEXED,
+                            Photo.embedder_id != embedder_id,
+                            Photo.folder_id.not_in(list(offline)),
+                        )
+                        .values(state=PhotoState.PENDING)
+                    )
+        pending = select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns).where(
+            Photo.state == PhotoState.PENDING, Photo.folder_id.not_in(list(offline))
+        )
         with self.library.session() as s:
-            # a drive that is not connected cannot be read: its photos wait, as they are, until it is
-            offline = scan_mod.offline_folder_ids(s)
-            # photos indexed by other networks (an update shipped new ones) are indexed again
-            s.execute(
-                update(Photo)
-                .where(
-                    Photo.state == PhotoState.INDEXED,
-                    Photo.embedder_id != embedder_id,
-                    Photo.folder_id.not_in(list(offline)),
-                )
-                .values(state=PhotoState.PENDING)
-            )
-            jobs = [
-                Job(pid, path, size, mtime)
-                for pid, path, size, mtime in s.execute(
-                    select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns)
-                    .where(Photo.state == PhotoState.PENDING, Photo.folder_id.not_in(list(offline)))
-                    .order_by(Photo.id)
-                )
-            ]
             known = set(
                 s.scalars(
                     select(Photo.content_hash).where(
@@ -495,12 +617,13 @@ class Indexer:
                 )
             )
             indexed_before = s.query(Photo).filter(Photo.state == PhotoState.INDEXED).count()
+            total = s.scalar(select(func.count()).select_from(pending.subquery())) or 0
         summary.unchanged = indexed_before
         writer = _Writer(self.library, embedder_id, labelling, models, version.id, head)
         writer.load_words()
-        total = len(jobs)
         yield Progress(Phase.INDEXING, 0, total)
-        yield from self._pipeline(jobs, models, known, writer, summary)
+        work = _Work(self.library, pending, writer, self.commit_every)
+        yield from self._pipeline(work, total, models, known, writer, summary)
         if purge:
             yield Progress(Phase.FINISHING, total, total)
             summary.removed = purge_missing(self.library)
@@ -516,37 +639,48 @@ class Indexer:
         )
         return summary
 
+    def _relabel(self, labelling: Labelling, embedder_id: int) -> Generator[Progress, None, int]:
+        relabel = labelling_mod.relabel(self.library, labelling, embedder_id)
+        while True:
+            try:
+                step = next(relabel)
+            except StopIteration as stop:
+                return stop.value
+            yield Progress(Phase.LABELLING, step.done, step.total, rate=step.rate)
+
     def _pipeline(
-        self, jobs: list[Job], models: Models, known: set[str], writer: _Writer, summary: IndexSummary
+        self, work: _Work, total: int, models: Models, known: set[str], writer: _Writer, summary: IndexSummary
     ) -> Generator[Progress, None, None]:
-        """Decode threads feed batches to model threads; this thread hands out work and writes results.
+        """Decode threads feed batches to model threads; this thread claims and hands out work and writes
+        results.
 
         On a CPU every core both decodes and runs the networks (``Models.batch_threads``: a model thread per
         core, torch single-threaded in each), so while one batch is in the networks the next is being decoded
         and no core waits; on a GPU one thread feeds the device.
         """
         with models.batch_threads(self.model_threads) as model_threads:
-            yield from self._run_pipeline(jobs, models, known, writer, summary, model_threads)
+            yield from self._run_pipeline(work, total, models, known, writer, summary, model_threads)
 
     def _run_pipeline(
         self,
-        jobs: list[Job],
+        work: _Work,
+        total: int,
         models: Models,
         known: set[str],
         writer: _Writer,
         summary: IndexSummary,
         model_threads: int,
     ) -> Generator[Progress, None, None]:
-        total = len(jobs)
         done = 0
-        batch: list[Outcome] = []
-        in_flight: dict[Future[Outcome], tuple[Job, float]] = {}
+        batch: list[tuple[Outcome, _Claimed]] = []
+        in_flight: dict[Future[Outcome], tuple[Job, _Claimed, float]] = {}
         # on a CPU smaller batches: each is one thread's work, and a thread waiting for a full one is idle
         batch_size = min(self.batch_size, 8) if models.device.type == "cpu" else self.batch_size
-        analysing: dict[Future[list[Analysis]], list[Outcome]] = {}
+        analysing: dict[Future[list[Analysis]], list[tuple[Outcome, _Claimed]]] = {}
         window = self.workers * 2 + batch_size * (model_threads + 1)
-        queue = collections.deque(jobs)
+        queue: collections.deque[tuple[Job, _Claimed]] = collections.deque()
         exhausted = False
+        claim_again = 0.0  # nothing to claim: other indexers hold the rest; look again from then
         last_yield = 0.0
         t_start = last_commit = time.perf_counter()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="photobird-decode")
@@ -558,7 +692,7 @@ class Indexer:
             nonlocal batch
             if batch:
                 chunk, batch = batch[:batch_size], batch[batch_size:]
-                analysing[model_pool.submit(models.analyze, [o.prepared for o in chunk])] = chunk  # type: ignore[misc]
+                analysing[model_pool.submit(models.analyze, [o.prepared for o, _ in chunk])] = chunk  # type: ignore[misc]
 
         def collect(block: bool) -> None:
             """Hand finished analyses to the writer (all of them when ``block``)."""
@@ -569,58 +703,75 @@ class Indexer:
             )
             for fut in finished:
                 chunk = analysing.pop(fut)
-                for o, a in zip(chunk, fut.result(), strict=True):
+                for (o, claimed), a in zip(chunk, fut.result(), strict=True):
                     o.prepared = None
-                    writer.add(o, a)
+                    writer.add(claimed, o, a)
 
         try:
             while True:
                 if writer.retry:  # looked known, but nothing to re-use: decode after all
-                    retry_ids |= {j.photo_id for j in writer.retry}
-                    queue.extend(writer.retry)
+                    retry_ids |= {j.photo_id for j, _ in writer.retry}
+                    queue.extendleft(reversed(writer.retry))
                     writer.retry = []
                     exhausted = False
                 pending = len(in_flight) + len(batch) + sum(len(c) for c in analysing.values())
                 while not exhausted and pending < window:
                     if not queue:
-                        exhausted = True
-                        break
-                    job = queue.popleft()
+                        if time.perf_counter() < claim_again:
+                            break
+                        claimed = work.claim()
+                        if claimed is None:
+                            exhausted = True
+                            break
+                        if not claimed:
+                            claim_again = time.perf_counter() + CLAIM_AGAIN_SECONDS
+                            break
+                        queue.extend(claimed)
+                        continue
+                    job, claimed_by = queue.popleft()
                     hint = set() if job.photo_id in retry_ids else known
                     fut = pool.submit(read_one, job, self.library, models.prepare, hint)
-                    in_flight[fut] = (job, time.perf_counter())
+                    in_flight[fut] = (job, claimed_by, time.perf_counter())
                     pending += 1
-                if not in_flight and not batch and not analysing:
+                idle = not in_flight and not batch and not analysing
+                if idle and exhausted:
                     break
+                if idle and not writer.ready():  # others hold the photos left: theirs, unless they stop
+                    yield Progress(Phase.INDEXING, done, max(total, done), current, 0.0, summary.failed)
+                    time.sleep(CLAIM_AGAIN_SECONDS)
+                    continue
                 waiting = list(in_flight) + list(analysing)
                 finished, _ = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
                 now = time.perf_counter()
                 for fut in finished:
                     if fut not in in_flight:
                         continue
-                    job, _ = in_flight.pop(fut)
+                    job, claimed_by, _ = in_flight.pop(fut)
                     outcome = fut.result()
                     current = job.path
                     if outcome.kind == "decoded":
-                        batch.append(outcome)
+                        batch.append((outcome, claimed_by))
                     else:
-                        writer.add(outcome)
-                for fut, (job, started) in list(in_flight.items()):
+                        writer.add(claimed_by, outcome)
+                for fut, (job, claimed_by, started) in list(in_flight.items()):
                     if now - started > self.decode_timeout:  # a pathological file: give up on it
                         in_flight.pop(fut)
                         fut.cancel()
                         writer.add(
-                            Outcome(job, "failed", error=f"took longer than {self.decode_timeout:.0f} s to decode")
+                            claimed_by,
+                            Outcome(job, "failed", error=f"took longer than {self.decode_timeout:.0f} s to decode"),
                         )
                 # a model thread that is free takes what is decoded (up to a batch); none waits in a queue, so
                 # a cancel finishes only what is already in the networks
                 collect(block=False)
                 while batch and len(analysing) < model_threads:
                     submit_batch()
-                due = writer.rows and now - last_commit > self.commit_seconds
+                ready = writer.ready()
+                due = ready and now - last_commit > self.commit_seconds
+                end = not in_flight and exhausted and not batch
                 committed = 0
-                if len(writer.rows) >= self.commit_every or due or (not in_flight and exhausted and not batch):
-                    if not in_flight and exhausted and not batch:
+                if ready >= self.commit_every or due or end or writer.claim_complete():
+                    if end:
                         collect(block=True)
                     committed = writer.flush(summary)
                     done += committed
@@ -629,16 +780,49 @@ class Indexer:
                 if committed or now - last_yield > 0.2 or (not in_flight and exhausted):
                     last_yield = now
                     rate = done / max(now - t_start, 1e-9)
-                    yield Progress(Phase.INDEXING, done, total, current, rate, summary.failed)
+                    yield Progress(Phase.INDEXING, done, max(total, done), current, rate, summary.failed)
         finally:
             # cancelled or finished: what the networks already hold is finished and written, decoded photos
             # still waiting are dropped (the next run picks them up again), nothing half-done is written
             try:
                 collect(block=True)
-                writer.flush(summary)
+                writer.flush(summary, final=True)
             finally:
+                writer.close()
                 pool.shutdown(wait=False, cancel_futures=True)
                 model_pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Work:
+    """Where the pipeline's photos come from: claims of the pending photos (``db.claims``). On SQLite the one
+    indexer reads them all at once; on PostgreSQL each claim locks a few for this process alone."""
+
+    def __init__(self, library: Library, pending: Select[Any], writer: _Writer, size: int) -> None:
+        self.library = library
+        self.pending = pending.order_by(Photo.id)
+        self.writer = writer
+        self.size = size
+        self.all_read = False
+
+    def claim(self) -> list[tuple[Job, _Claimed]] | None:
+        """The next photos to index, each with its claim; [] when every photo left is held by other indexers
+        for now (they may stop: look again later), None when none is left."""
+        if self.library.kind is EngineKind.SQLITE:
+            if self.all_read:
+                return None
+            self.all_read = True
+            got = claims.claim(self.library, self.pending, Photo)
+        else:
+            mine = self.writer.left_pending
+            query = self.pending.where(Photo.id.not_in(list(mine))) if mine else self.pending
+            got = claims.claim(self.library, query.limit(self.size), Photo)
+            if not got.rows:
+                return [] if claims.any_left(self.library, query) else None
+        if not got.rows:
+            return None
+        claimed = _Claimed(got, len(got.rows))
+        self.writer.claimed.append(claimed)
+        return [(Job(pid, path, size, mtime), claimed) for pid, path, size, mtime in got.rows]
 
 
 def purge_missing(library: Library, older_than_seconds: float = 0.0) -> int:

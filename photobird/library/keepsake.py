@@ -7,7 +7,8 @@ that (a label, a name, a merge or move of a face, a rotation, a watched folder, 
 whole of it is written again beside the catalogue: the watched folders, the settings, the labels and rotations by
 content hash, the people and the face decisions by content hash and box, and the model versions with the active
 one (their weights are files in ``models/`` already). ``photobird repair`` rebuilds a catalogue from it and the photos
-(``photobird.library.repair``).
+(``photobird.library.repair``). A catalogue on a PostgreSQL server (backed up by the server) has its keepsake too,
+naming the server: the folder opened without ``--database`` then says where its catalogue is (``elsewhere``).
 
 Written atomically and durably (a temporary file in the same folder, fsync, rename over the old one, fsync of
 the folder), so a crash at any moment leaves the previous keepsake or the new one, never a part; and under a
@@ -25,6 +26,7 @@ import functools
 import inspect
 import json
 import os
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,8 @@ from typing import Any, ParamSpec, TypeVar
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from photobird.library.db import postgres, sequences
+from photobird.library.db.engines import DATABASE_ENV, EngineKind
 from photobird.library.schema import (
     FaceDecision,
     Folder,
@@ -73,10 +77,14 @@ class Keepsake:
     active: str | None = None
     #: content hash -> clockwise degrees (90, 180, 270) the user turned the picture
     rotations: dict[str, int] = field(default_factory=dict)
+    #: Where the catalogue is when it is not the folder's own file: its server's address (never the password).
+    database: str | None = None
 
     def as_json(self) -> dict[str, Any]:
+        where = {"database": self.database} if self.database else {}
         return {
             "format": FORMAT,
+            **where,
             "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "folders": self.folders,
             "settings": self.settings,
@@ -99,6 +107,7 @@ class Keepsake:
             versions=list(models.get("versions") or []),
             active=models.get("active"),
             rotations={h: int(r) for h, r in (data.get("rotations") or {}).items()},
+            database=data.get("database"),
         )
 
 
@@ -180,8 +189,9 @@ def _versions(conn: Connection) -> tuple[list[dict[str, Any]], str | None]:
 
 
 def read(conn: Connection) -> Keepsake:
-    """The keepsake of a catalogue."""
+    """The keepsake of a catalogue (of one on a server, with its address)."""
     versions, active = _versions(conn)
+    url = conn.engine.url
     return Keepsake(
         _folders(conn),
         _settings(conn),
@@ -191,6 +201,7 @@ def read(conn: Connection) -> Keepsake:
         versions,
         active,
         rotations=_rotations(conn),
+        database=postgres.where(url) if EngineKind.of(url) is EngineKind.POSTGRESQL else None,
     )
 
 
@@ -298,6 +309,22 @@ def load(root: Path) -> Keepsake | None:
         raise KeepsakeError(f"The keepsake {target} is damaged ({e}).") from e
 
 
+def elsewhere(root: Path) -> LibraryError | None:
+    """For a library folder without its own catalogue: when its keepsake says the catalogue is on a server, the
+    one sentence saying to open it there (None when it says nothing of the kind, or cannot be read)."""
+    try:
+        decided = load(root)
+    except KeepsakeError:
+        return None
+    if decided is None or not decided.database:
+        return None
+    where = shlex.quote(decided.database)
+    return LibraryError(
+        f"The catalogue of the library at {root} is on a PostgreSQL server, not in its folder: open it with "
+        f"--database {where} (or set {DATABASE_ENV} to that address)."
+    )
+
+
 def kept(fn: Callable[P, R]) -> Callable[P, R]:
     """Decorate a function that changes what the user decided (its first argument the ``Library``): once it has
     returned (its transaction committed), the keepsake is written again. A generator (long work) is followed to
@@ -357,6 +384,7 @@ def restore(library: Library, decided: Keepsake, usable: Callable[[dict[str, Any
             s.execute(insert(PhotoEdit), [{"content_hash": h, "rotation": r} for h, r in decided.rotations.items()])
         if decided.people:
             s.execute(insert(Person), [{"id": pid, "name": name} for pid, name in decided.people.items()])
+            sequences.catch_up(s.connection())  # (the people grouping finds next are numbered past these)
         decisions = [d for d in decided.decisions if d["person"] in decided.people]
         if decisions:
             s.execute(

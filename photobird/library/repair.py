@@ -22,8 +22,10 @@ from typing import Any
 from sqlalchemy import create_engine
 
 from photobird.library import keepsake, scan, versions
+from photobird.library.db import postgres
+from photobird.library.db.engines import EngineKind
 from photobird.library.keepsake import Keepsake, KeepsakeError, Restored
-from photobird.library.store import CATALOGUE, CatalogueDamaged, Library
+from photobird.library.store import CATALOGUE, CatalogueDamaged, Library, LibraryError
 
 
 class Source(enum.StrEnum):
@@ -119,11 +121,20 @@ def _usable(library: Library) -> Callable[[dict[str, Any]], bool]:
     return usable
 
 
-def repair(root: Path) -> Repaired | None:
+def repair(root: Path, database: str | None = None) -> Repaired | None:
     """Rebuild the catalogue of the library at ``root`` if it is damaged (every page is checked first); None when
-    it is sound. The photos are not indexed here: the caller runs the indexer, as ``photobird index`` does."""
-    probe = Library(root, migrate=False)
+    it is sound. The photos are not indexed here: the caller runs the indexer, as ``photobird index`` does.
+    ``database`` (or ``PHOTOBIRD_DATABASE``) naming a server's catalogue is refused in one sentence: what is
+    rebuilt here is the folder's own SQLite file."""
+    probe = Library(root, migrate=False, database=database)
     try:
+        if probe.kind is EngineKind.POSTGRESQL:
+            raise LibraryError(
+                f"The catalogue of the library at {probe.root} is on the PostgreSQL server at "
+                f"{postgres.where(probe.url)}, and photobird repair rebuilds only a library folder's own file: "
+                "restore a damaged catalogue on a server from the server's backups with PostgreSQL's own tools "
+                "(pg_restore)."
+            )
         probe.require_writable("repairing its catalogue")
         with probe.indexer_lock():
             try:

@@ -6,7 +6,8 @@ differs between the two engines lives in ``library.db``; this module only asks i
 Readers never block on the indexer (they read the last committed state while a batch is being written), and
 only one indexer may write at a time: it holds an exclusive ``flock`` on ``indexer.lock`` for as long as it runs,
 and a second one is refused with a message naming the first and what it is doing (indexing, or watching: the
-app keeping the library up to date).
+app keeping the library up to date). On a PostgreSQL catalogue any number of indexers share the work instead
+(``library.index``), and only watching is one computer's at a time.
 
 A folder this process cannot write to (a read-only share, another user's library) is opened read-only: search,
 info and statistics work, and whatever would write says so in one sentence instead of failing inside SQLite.
@@ -33,7 +34,7 @@ from sqlalchemy import URL, Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from photobird import config
-from photobird.library.db import engines, postgres, sqlite
+from photobird.library.db import engines, locks, postgres, sqlite
 from photobird.library.db.engines import DatabaseAddressError, EngineKind
 from photobird.library.db.sqlite import is_damage, is_disk_full
 from photobird.library.schema import Setting
@@ -69,7 +70,16 @@ class DiskFull(LibraryError):
 
 
 class LibraryBusy(Exception):
-    """Another process is already indexing or watching this library."""
+    """Another process is already indexing or watching this library. ``takes_over``: another computer watches a
+    shared catalogue, and this one may take its place when it stops (ask again every ``WATCH_POLL_SECONDS``)."""
+
+    def __init__(self, message: str, takes_over: bool = False) -> None:
+        super().__init__(message)
+        self.takes_over = takes_over
+
+
+#: How often a second watcher of a shared catalogue asks whether the first has stopped.
+WATCH_POLL_SECONDS = 3.0
 
 
 class LockMode(enum.StrEnum):
@@ -158,7 +168,11 @@ class Library:
         size = self.db_path.stat().st_size if self.db_path.is_file() else 0
         if size == 0:
             if (self.root / KEEPSAKE).is_file():
-                raise CatalogueDamaged(self.root, "missing" if not self.db_path.exists() else "empty")
+                from photobird.library import keepsake  # (it reads the library through this module)
+
+                raise keepsake.elsewhere(self.root) or CatalogueDamaged(
+                    self.root, "missing" if not self.db_path.exists() else "empty"
+                )
             return
         with self.connect() as conn:  # not a database at all: CatalogueDamaged, from ``connect``
             if not sqlite.sound(conn, self.db_path, whole):
@@ -274,8 +288,16 @@ class Library:
     @contextlib.contextmanager
     def indexer_lock(self, mode: LockMode = LockMode.INDEXING) -> Iterator[None]:
         """Exclusive right to index this library, held for ``mode`` (written in the lock file as "PID MODE");
-        raises ``LibraryBusy`` if another process has it, saying which process and what it is doing."""
+        raises ``LibraryBusy`` if another process has it, saying which process and what it is doing.
+
+        On PostgreSQL any number of indexers share the catalogue (each claims its own photos), so indexing takes
+        no lock; watching is one computer's at a time (an advisory lock held on a connection of its own for as
+        long as it watches), and a second watcher is refused with ``LibraryBusy.takes_over``."""
         self.require_writable("indexing" if mode is LockMode.INDEXING else "watching for changes")
+        if self.kind is EngineKind.POSTGRESQL:
+            with self._shared_lock(mode):
+                yield
+            return
         path = self.root / "indexer.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -302,6 +324,23 @@ class Library:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+    @contextlib.contextmanager
+    def _shared_lock(self, mode: LockMode) -> Iterator[None]:
+        if mode is LockMode.INDEXING:
+            yield
+            return
+        watching = locks.SessionLock(self.engine, locks.Key.WATCHING)
+        try:
+            if not watching.take():
+                raise LibraryBusy(
+                    f"Another computer (or another PhotoBird on this one) is watching the catalogue at "
+                    f"{postgres.where(self.url)} and keeping it up to date; this one takes over when it stops",
+                    takes_over=True,
+                )
+            yield
+        finally:
+            watching.release()
 
     def _busy_message(self, fd: int) -> str:
         """What the lock's holder wrote: its process id and why it holds the lock (a holder from before the

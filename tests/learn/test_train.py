@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
+from sqlalchemy import delete, func, insert, select, text
 
 from photobird import config
 from photobird.learn import data as data_mod
@@ -20,11 +19,16 @@ from photobird.learn import head as head_mod
 from photobird.learn import metrics
 from photobird.learn.train import NotEnoughLabels, TrainConfig, in_holdout, readiness, train
 from photobird.library import catalogue, scan, versions
+from photobird.library.db.engines import EngineKind
 from photobird.library.index import index
+from photobird.library.schema import BirdScore, Embedding, Photo, PhotoState, UserLabel
 from photobird.library.search import search
 from photobird.library.store import Library
 from photobird.models import files, real_photos
 from photobird.models.runner import Models
+from tests.library.conftest import Libraries, environment
+
+pytestmark = pytest.mark.both_engines
 
 QUICK = TrainConfig(recipe=head_mod.HeadRecipe(epochs=8), base_limit=1000, folds=3, inner_folds=2)
 
@@ -54,7 +58,9 @@ def variants(src: Path, dst: Path, stem: str) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def labelled_library(tmp_path_factory: pytest.TempPathFactory, models: Models) -> tuple[Library, dict[str, bool]]:
+def labelled_library(
+    tmp_path_factory: pytest.TempPathFactory, models: Models, module_libraries: Libraries
+) -> tuple[Library, dict[str, bool]]:
     """A library of 64 bird and 64 other photos (the real photos and edited copies), all labelled."""
     root = tmp_path_factory.mktemp("labelled")
     photos = root / "photos"
@@ -66,7 +72,7 @@ def labelled_library(tmp_path_factory: pytest.TempPathFactory, models: Models) -
     for r in birds + others:
         for p in variants(config.real_photos_dir() / r["file"], photos, Path(r["file"]).stem):
             truth[str(p)] = r["is_bird"] == "1"
-    lib = Library(root / "library")
+    lib = module_libraries(root / "library")
     scan.add_folder(lib, photos)
     index(lib, models)
     for path, is_bird in truth.items():
@@ -81,8 +87,8 @@ def test_readiness_explains_what_is_needed() -> None:
     assert readiness(50, 50).more_birds == 0
 
 
-def test_too_few_labels_is_refused_with_an_explanation(tmp_path: Path, models: Models) -> None:
-    lib = Library(tmp_path / "lib")
+def test_too_few_labels_is_refused_with_an_explanation(tmp_path: Path, library: Library, models: Models) -> None:
+    lib = library
     photos = tmp_path / "photos"
     photos.mkdir()
     rows = real_photos.rows()[:6]
@@ -144,17 +150,16 @@ def test_train_reports_honest_counts_and_saves_an_inactive_version(labelled_libr
 
 
 def embedding_of(lib: Library, photo_id: int) -> bytes:
-    with sqlite3.connect(lib.db_path) as c:
-        return c.execute("SELECT vector FROM embeddings WHERE photo_id = ?", (photo_id,)).fetchone()[0]
+    with lib.session() as s:
+        return s.scalar(select(Embedding.vector).where(Embedding.photo_id == photo_id))
 
 
 def test_models_use_switches_rescores_and_search_follows(labelled_library, models: Models) -> None:
     lib, _ = labelled_library
     result = train(lib, models, QUICK)
-    env = {**os.environ, "PHOTOBIRD_LIBRARY": str(lib.root)}
     out = subprocess.run(
         [sys.executable, "-m", "photobird", "models", "use", result.version],
-        env=env,
+        env=environment(lib),
         capture_output=True,
         text=True,
         check=True,
@@ -164,38 +169,35 @@ def test_models_use_switches_rescores_and_search_follows(labelled_library, model
     assert active.name == result.version
     head = versions.load_head(lib, active)
     # every indexed photo's stored score is the new head's score of its stored embedding
-    with sqlite3.connect(lib.db_path) as c:
-        rows = c.execute(
-            "SELECT b.photo_id, b.score, e.vector FROM bird_scores b JOIN embeddings e "
-            "ON e.photo_id = b.photo_id WHERE b.model_id = ?",
-            (active.id,),
-        ).fetchall()
-        n_photos = c.execute("SELECT count(*) FROM photos WHERE state = 'indexed'").fetchone()[0]
+    with lib.session() as s:
+        rows = s.execute(
+            select(BirdScore.photo_id, BirdScore.score, Embedding.vector)
+            .join(Embedding, Embedding.photo_id == BirdScore.photo_id)
+            .where(BirdScore.model_id == active.id)
+        ).all()
+        n_photos = s.scalar(select(func.count()).select_from(Photo).where(Photo.state == PhotoState.INDEXED))
     assert len(rows) == n_photos
     emb = np.stack([np.frombuffer(v, dtype="<f2") for _, _, v in rows]).astype(np.float32)
     np.testing.assert_allclose([s for _, s, _ in rows], models.score(emb, head), atol=1e-5)
     # search follows the active model (user labels still win, so clear them for this check)
     labels = catalogue.user_labels(lib)
-    with sqlite3.connect(lib.db_path) as c:
-        c.execute("DELETE FROM user_labels")
+    with lib.session() as s:
+        s.execute(delete(UserLabel))
     try:
-        by_model = {pid for pid, s, _ in rows if s >= active.threshold}
+        by_model = {pid for pid, score, _ in rows if score >= active.threshold}
         assert {h.photo_id for h in search(lib, "bird")} == by_model
     finally:
-        with sqlite3.connect(lib.db_path) as c:
-            c.executemany(
-                "INSERT INTO user_labels (content_hash, label, updated_at) VALUES (?, ?, datetime('now'))",
-                list(labels.items()),
-            )
+        with lib.session() as s:
+            s.execute(insert(UserLabel), [{"content_hash": h, "label": label} for h, label in labels.items()])
     # and back to the shipped one
     shipped = next(v for v in versions.list_versions(lib) if v.file.startswith("shipped:"))
     versions.activate(lib, models, shipped)
     assert versions.active_version(lib).id == shipped.id
 
 
-def test_kfold_when_labels_are_few(tmp_path: Path, labelled_library, models: Models) -> None:
+def test_kfold_when_labels_are_few(tmp_path: Path, labelled_library, new_library: Libraries, models: Models) -> None:
     _lib, truth = labelled_library
-    small = Library(tmp_path / "small")
+    small = new_library(tmp_path / "small")
     folder = Path(next(iter(truth))).parent
     scan.add_folder(small, folder)
     index(small, models)
@@ -215,10 +217,9 @@ def test_killed_training_leaves_model_and_labels_untouched(labelled_library) -> 
     active = versions.active_version(lib)
     labels = catalogue.user_labels(lib)
     n_versions = len(versions.list_versions(lib))
-    env = {**os.environ, "PHOTOBIRD_LIBRARY": str(lib.root)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "photobird", "train", "--keep", "--progress"],
-        env=env,
+        env=environment(lib),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -231,8 +232,9 @@ def test_killed_training_leaves_model_and_labels_untouched(labelled_library) -> 
         pytest.fail("training never started")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    with sqlite3.connect(lib.db_path) as c:
-        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if lib.kind is EngineKind.SQLITE:  # (the folder's file, its writer killed mid-write, is sound)
+        with lib.session() as s:
+            assert s.scalar(text("PRAGMA integrity_check")) == "ok"
     assert versions.active_version(lib).id == active.id
     assert catalogue.user_labels(lib) == labels
     assert len(versions.list_versions(lib)) in (n_versions, n_versions + 1)  # at most a new inactive one

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import os
 import random
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,11 +15,12 @@ import pytest
 
 from photobird import config
 from photobird.library.db import sequences
-from photobird.library.db.engines import EngineKind
+from photobird.library.db.engines import DATABASE_ENV, EngineKind
 from photobird.library.schema import BirdScore, Folder, ModelVersion, Photo, PhotoLabel, UserLabel, Word
 from photobird.library.store import Library
 from photobird.models.runner import Models
 from photobird.models.words import WordKind
+from tests.postgres import fresh_database
 
 
 @pytest.fixture(scope="session")
@@ -28,13 +32,13 @@ def models() -> Models:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests of a module marked ``both_engines`` run once with an SQLite catalogue and once with a PostgreSQL one
     (a fresh database on the session's real server), but for those marked ``sqlite_only``; the others on SQLite
-    alone."""
+    alone. (Per module: a module's library that its tests share, ``module_libraries``, is made once per engine.)"""
     if "engine" in metafunc.fixturenames:
         kinds = [EngineKind.SQLITE]
         both = metafunc.definition.get_closest_marker("both_engines")
         if both and not metafunc.definition.get_closest_marker("sqlite_only"):
             kinds.append(EngineKind.POSTGRESQL)
-        metafunc.parametrize("engine", kinds, ids=[k.value for k in kinds])
+        metafunc.parametrize("engine", kinds, ids=[k.value for k in kinds], scope="module")
 
 
 @pytest.fixture
@@ -46,10 +50,73 @@ def library(tmp_path: Path, engine: EngineKind, request: pytest.FixtureRequest) 
     lib.close()
 
 
-def reopened(library: Library) -> Library:
+def reopened(library: Library, **kwargs: Any) -> Library:
     """The same catalogue opened again, as another process opens it (its own engine and connections)."""
-    database = library.url.render_as_string(hide_password=False) if library.kind is EngineKind.POSTGRESQL else None
-    return Library(library.root, database=database)
+    return Library(library.root, database=database_of(library), **kwargs)
+
+
+def database_of(library: Library) -> str | None:
+    """The ``--database`` that opens ``library``'s catalogue (None: the folder's own file)."""
+    return library.url.render_as_string(hide_password=False) if library.kind is EngineKind.POSTGRESQL else None
+
+
+def environment(library: Library) -> dict[str, str]:
+    """The environment of a ``photobird`` process that opens ``library`` (its folder, and its server's
+    catalogue if it has one)."""
+    env = {**os.environ, "PHOTOBIRD_LIBRARY": str(library.root)}
+    env.pop(DATABASE_ENV, None)
+    database = database_of(library)
+    return env if database is None else {**env, DATABASE_ENV: database}
+
+
+class Libraries:
+    """Opens libraries in one engine: ``libraries(folder)``. On PostgreSQL each folder's catalogue is a fresh
+    database of its own (the same folder again opens the same one, as another process would); every library
+    opened is closed, and every database dropped, by ``close``."""
+
+    def __init__(self, engine: EngineKind, request: pytest.FixtureRequest) -> None:
+        self.engine = engine
+        self._request = request
+        self._databases: dict[Path, str] = {}
+        self._opened: list[Library] = []
+        self._dropping = contextlib.ExitStack()
+
+    def database(self, root: Path) -> str | None:
+        """The ``--database`` of the library at ``root`` (None on SQLite)."""
+        if self.engine is EngineKind.SQLITE:
+            return None
+        root = Path(root).resolve()
+        if root not in self._databases:
+            server = self._request.getfixturevalue("postgres_server")
+            self._databases[root] = self._dropping.enter_context(fresh_database(server))
+        return self._databases[root]
+
+    def __call__(self, root: Path, **kwargs: Any) -> Library:
+        lib = Library(root, database=self.database(root), **kwargs)
+        self._opened.append(lib)
+        return lib
+
+    def close(self) -> None:
+        for lib in self._opened:
+            lib.close()
+        self._dropping.close()
+
+
+@pytest.fixture
+def new_library(engine: EngineKind, request: pytest.FixtureRequest) -> Iterator[Libraries]:
+    """Libraries in the engine the test runs with, at folders of the test's choosing (several of them, or one
+    opened again after it was closed)."""
+    libraries = Libraries(engine, request)
+    yield libraries
+    libraries.close()
+
+
+@pytest.fixture(scope="module")
+def module_libraries(engine: EngineKind, request: pytest.FixtureRequest) -> Iterator[Libraries]:
+    """``new_library`` for a library a module's tests share (made once per engine)."""
+    libraries = Libraries(engine, request)
+    yield libraries
+    libraries.close()
 
 
 def real_rows() -> list[dict[str, str]]:

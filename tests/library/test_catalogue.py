@@ -8,7 +8,7 @@ from photobird.library import catalogue as catalogue_mod
 from photobird.library.schema import PhotoState
 from photobird.library.store import Library
 
-from .conftest import Catalogue
+from .conftest import Catalogue, make_catalogue
 
 pytestmark = pytest.mark.both_engines
 
@@ -42,3 +42,12 @@ def test_errors_lists_the_files_that_failed_then_the_photos_an_analyzer_failed_o
     rows = catalogue_mod.errors(library)
     assert [path for path, _ in rows[: len(failed)]] == failed
     assert rows[len(failed) :] == [(photo["path"], "faces: cannot be read: Stale handle")]
+
+
+def test_stats_count_the_photos_and_measure_the_catalogue_on_either_engine(library: Library) -> None:
+    empty = catalogue_mod.stats(library)
+    assert (empty.photos, empty.folders) == (0, 0) and empty.catalogue_bytes > 0
+    cat = make_catalogue(library, 3000)
+    stats = catalogue_mod.stats(library)
+    assert stats.photos == sum(p["state"] != PhotoState.MISSING for p in cat.photos) and stats.folders == 1
+    assert stats.catalogue_bytes > empty.catalogue_bytes  # (the folder's file, or the server's database)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -25,6 +24,9 @@ from photobird.library.schema import AnalyzerKind, Photo, PhotoAnalysis, PhotoLo
 from photobird.library.store import Library, SettingKey
 from photobird.media import looks
 from photobird.models.runner import Models
+from tests.library.conftest import Libraries, environment
+
+pytestmark = pytest.mark.both_engines
 
 VARIANTS = ("half", "q60", "crop", "bright", "copy")
 
@@ -66,10 +68,10 @@ def make_variants(folder: Path, seed: int = 0) -> list[list[str]]:
     return groups
 
 
-def cli(library: Path, *args: str) -> list[dict]:
+def cli(library: Library, *args: str) -> list[dict]:
     out = subprocess.run(
-        [sys.executable, "-m", "photobird", "--library", str(library), *args],
-        env={**os.environ, "PHOTOBIRD_LIBRARY": str(library)},
+        [sys.executable, "-m", "photobird", *args],
+        env=environment(library),
         capture_output=True,
         text=True,
         check=True,
@@ -78,15 +80,16 @@ def cli(library: Path, *args: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def variants_library(tmp_path_factory: pytest.TempPathFactory, models: Models) -> tuple[Library, Path, list]:
+def variants_library(
+    tmp_path_factory: pytest.TempPathFactory, models: Models, module_libraries: Libraries
+) -> tuple[Library, Path, list]:
     root = tmp_path_factory.mktemp("variants")
     groups = make_variants(root / "photos")
-    lib = Library(root / "library")
+    lib = module_libraries(root / "library")
     lib.set_setting(SettingKey.FACES, False)
     add_folder(lib, root / "photos")
     index(lib, models)
-    yield lib, root / "photos", groups
-    lib.close()
+    return lib, root / "photos", groups
 
 
 def pairs(groups: list[list[str]]) -> set[frozenset[str]]:
@@ -95,7 +98,7 @@ def pairs(groups: list[list[str]]) -> set[frozenset[str]]:
 
 def test_duplicates_groups_the_variants_of_each_photo_and_nothing_else(variants_library) -> None:
     lib, _, truth = variants_library
-    found = cli(lib.root, "duplicates", "--json")
+    found = cli(lib, "duplicates", "--json")
     assert all(set(g) == {"kind", "photos"} and g["kind"] in ("exact", "similar") for g in found)
     grouped = pairs([[Path(p).name for p in g["photos"]] for g in found])
     expected = pairs(truth)
@@ -119,12 +122,12 @@ def test_more_like_this_puts_a_photos_variants_first(variants_library) -> None:
         found = index_.query(lib, ids[group[0]], limit=len(group) - 1)
         assert {names[i] for i, _ in found} == set(group[1:])
         assert [c for _, c in found] == sorted((c for _, c in found), reverse=True)
-    through_cli = cli(lib.root, "similar", str(folder / truth[0][0]), "--limit", "3", "--json")
+    through_cli = cli(lib, "similar", str(folder / truth[0][0]), "--limit", "3", "--json")
     assert {Path(r["path"]).name for r in through_cli[: len(truth[0]) - 1]} == set(truth[0][1:])
 
 
 def test_each_indexed_photo_keeps_its_looks_and_an_older_library_gets_them_without_reindexing(
-    tmp_path: Path, models: Models
+    tmp_path: Path, library: Library, models: Models
 ) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -132,7 +135,7 @@ def test_each_indexed_photo_keeps_its_looks_and_an_older_library_gets_them_witho
     for src in sources:
         shutil.copy2(src, folder / src.name)
     shutil.copy2(sources[0], folder / "copy.jpg")  # a byte-identical copy: results copied, not decoded
-    lib = Library(tmp_path / "library")
+    lib = library
     lib.set_setting(SettingKey.FACES, False)
     add_folder(lib, folder)
     index(lib, models)
@@ -154,7 +157,8 @@ def test_each_indexed_photo_keeps_its_looks_and_an_older_library_gets_them_witho
     # until its next index, duplicates finds only the exact copies, and says why
     assert duplicates.unhashed(lib) == 5
     said = subprocess.run(
-        [sys.executable, "-m", "photobird", "--library", str(lib.root), "duplicates", "--json"],
+        [sys.executable, "-m", "photobird", "duplicates", "--json"],
+        env=environment(lib),
         capture_output=True,
         text=True,
         check=True,

@@ -1,6 +1,6 @@
 """Rotations: by content hash, like labels, so they survive moves, renames and re-indexing, are shared by copies
 of the picture, are kept in the keepsake and come back with a repair (real photos indexed by the real networks,
-real SQLite files)."""
+real catalogues on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from photobird.models.runner import Models
 from tests.library.conftest import copy_real
 from tests.library.test_keepsake import Damage, damage
 
+pytestmark = pytest.mark.both_engines
 
-def indexed_library(tmp_path: Path, models: Models) -> tuple[Library, Path, dict[str, int]]:
+
+def indexed_library(lib: Library, photos: Path, models: Models) -> tuple[Library, Path, dict[str, int]]:
     """A library of three real photos, indexed (faces off: not what is tested here); file name -> photo id."""
-    photos = tmp_path / "photos"
     copy_real(photos, 1, 2)
-    lib = Library(tmp_path / "library")
     lib.set_setting(SettingKey.FACES, False)
     scan.add_folder(lib, photos)
     index(lib, models)
@@ -36,8 +36,10 @@ def _paths(lib: Library) -> dict[int, str]:
         return {pid: path for pid, path in s.execute(select(Photo.id, Photo.path))}
 
 
-def test_rotations_add_up_and_are_kept_by_content_through_a_move_and_a_copy(tmp_path: Path, models: Models) -> None:
-    lib, photos, ids = indexed_library(tmp_path, models)
+def test_rotations_add_up_and_are_kept_by_content_through_a_move_and_a_copy(
+    tmp_path: Path, library: Library, models: Models
+) -> None:
+    lib, photos, ids = indexed_library(library, tmp_path / "photos", models)
     name = sorted(ids)[0]
     pid = ids[name]
     assert edits.rotation(lib, pid) == 0 and catalogue.info(lib, pid)["rotation"] == 0
@@ -63,11 +65,11 @@ def test_rotations_add_up_and_are_kept_by_content_through_a_move_and_a_copy(tmp_
     assert str(photos / name) not in by_path
     assert edits.rotation(lib, by_path[str(moved)]) == 180  # the moved file is turned as before...
     assert edits.rotation(lib, by_path[str(photos / f"copy-{name}")]) == 180  # ...and a copy the same way
-    lib.close()
 
 
+@pytest.mark.sqlite_only("a repair rebuilds the library folder's damaged SQLite file")
 def test_rotations_are_kept_in_the_keepsake_and_come_back_with_a_repair(tmp_path: Path, models: Models) -> None:
-    lib, _, ids = indexed_library(tmp_path, models)
+    lib, _, ids = indexed_library(Library(tmp_path / "library"), tmp_path / "photos", models)
     first, second = sorted(ids)[:2]
     edits.rotate(lib, ids[first], 1)
     edits.rotate(lib, ids[second], 2)
@@ -92,12 +94,10 @@ def test_rotations_are_kept_in_the_keepsake_and_come_back_with_a_repair(tmp_path
     lib.close()
 
 
-def test_a_photo_not_read_yet_and_a_read_only_library_are_refused_in_one_sentence(
-    tmp_path: Path, make_read_only
-) -> None:
+def test_a_photo_not_read_yet_is_refused_in_one_sentence(tmp_path: Path, library: Library) -> None:
     photos = tmp_path / "photos"
     copy_real(photos, 1, 0)
-    lib = Library(tmp_path / "library")
+    lib = library
     scan.add_folder(lib, photos)
     scan.scan(lib)  # found, not indexed: no content hash yet
     (pid,) = _paths(lib)
@@ -107,8 +107,17 @@ def test_a_photo_not_read_yet_and_a_read_only_library_are_refused_in_one_sentenc
     with pytest.raises(edits.EditRefused, match="There is no photo with id 999"):
         edits.rotate(lib, 999, 1)
     assert edits.rotation(lib, pid) == 0
-    lib.close()
 
+
+@pytest.mark.sqlite_only("only the folder's own catalogue is read-only with its folder")
+def test_a_read_only_library_is_refused_in_one_sentence(tmp_path: Path, make_read_only) -> None:
+    photos = tmp_path / "photos"
+    copy_real(photos, 1, 0)
+    lib = Library(tmp_path / "library")
+    scan.add_folder(lib, photos)
+    scan.scan(lib)
+    (pid,) = _paths(lib)
+    lib.close()
     make_read_only(lib.root)
     lib = Library(lib.root)
     with pytest.raises(LibraryError) as refused:

@@ -7,7 +7,6 @@ import csv
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,17 +15,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from photobird import config
 from photobird.library import catalogue, people, scan
 from photobird.library import index as index_mod
+from photobird.library.db.engines import EngineKind
 from photobird.library.index import Indexer, index
 from photobird.library.schema import AnalyzerKind, Embedding, Face, PhotoAnalysis, PhotoLabel
 from photobird.library.search import search
 from photobird.library.store import Library, SettingKey
 from photobird.models.faces.analyzer import FaceAnalyzer
 from photobird.models.runner import Models
+from tests.library.conftest import Libraries, environment
+
+pytestmark = pytest.mark.both_engines
 
 FACES_DEV = config.shared_data_dir() / "faces-dev"
 
@@ -70,11 +73,11 @@ def person_by_file(lib: Library) -> dict[str, int | None]:
 
 
 def test_faces_join_a_library_indexed_before_them_without_touching_it(
-    tmp_path: Path, models: Models, faces: FaceAnalyzer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, library: Library, models: Models, faces: FaceAnalyzer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     photos = tmp_path / "photos"
     truth = copy_lfw(photos, lfw(2, 3, strangers=2))
-    lib = Library(tmp_path / "lib")
+    lib = library
     scan.add_folder(lib, photos)
     lib.set_setting(SettingKey.FACES, False)  # a library from before faces: the main index only
     index(lib, models, faces=faces)
@@ -118,15 +121,14 @@ def test_faces_join_a_library_indexed_before_them_without_touching_it(
     assert all(found[n] is None for n, p in truth.items() if not p)
     # a second run has nothing to do
     assert index(lib, models, faces=faces).analysed == 0
-    lib.close()
 
 
 def test_names_merges_and_moves_survive_restart_reanalysis_and_moved_files(
-    tmp_path: Path, models: Models, faces: FaceAnalyzer
+    tmp_path: Path, new_library: Libraries, models: Models, faces: FaceAnalyzer
 ) -> None:
     photos = tmp_path / "photos"
     truth = copy_lfw(photos, lfw(3, 3))
-    lib = Library(tmp_path / "lib")
+    lib = new_library(tmp_path / "lib")
     scan.add_folder(lib, photos)
     index(lib, models, faces=faces)
     found = person_by_file(lib)
@@ -147,7 +149,7 @@ def test_names_merges_and_moves_survive_restart_reanalysis_and_moved_files(
     assert anna() == expected
     lib.close()
     # restart, re-analysis by a new version of the face analyzer, moved and renamed files
-    lib = Library(tmp_path / "lib")
+    lib = new_library(tmp_path / "lib")
     assert anna() == expected
     with lib.session() as s:
         s.execute(PhotoAnalysis.__table__.update().values(version="an-older-analyzer"))
@@ -163,43 +165,43 @@ def test_names_merges_and_moves_survive_restart_reanalysis_and_moved_files(
     lib.close()
 
 
-def faces_analysed(db_path: Path) -> int:
-    try:
-        with sqlite3.connect(db_path, timeout=5) as db:
-            return db.execute(
-                "SELECT count(*) FROM photo_analyses WHERE analyzer = ?", (AnalyzerKind.FACES.value,)
-            ).fetchone()[0]
-    except sqlite3.Error:
-        return 0
+def faces_analysed(lib: Library) -> int:
+    """How many photos the faces phase has analysed, as committed (by another process) so far."""
+    with lib.session() as s:
+        q = select(func.count()).select_from(PhotoAnalysis).where(PhotoAnalysis.analyzer == AnalyzerKind.FACES)
+        return s.scalar(q)
 
 
-def test_sigkill_in_the_faces_phase_then_resume(tmp_path: Path, models: Models, faces: FaceAnalyzer) -> None:
+def test_sigkill_in_the_faces_phase_then_resume(
+    tmp_path: Path, new_library: Libraries, models: Models, faces: FaceAnalyzer
+) -> None:
     photos = tmp_path / "photos"
     truth = copy_lfw(photos, lfw(10, 6, strangers=60))
-    lib = Library(tmp_path / "lib")
+    lib = new_library(tmp_path / "lib")
     scan.add_folder(lib, photos)
     lib.set_setting(SettingKey.FACES, False)
     index(lib, models, faces=faces)  # searchable; faces next, in a process that gets killed
     lib.set_setting(SettingKey.FACES, True)
-    env = {**os.environ, "PHOTOBIRD_LIBRARY": str(lib.root)}
+    env = environment(lib)
     proc = subprocess.Popen(
         [sys.executable, "-m", "photobird", "index"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     start = time.monotonic()
-    while faces_analysed(lib.db_path) < 10:
+    while faces_analysed(lib) < 10:
         assert proc.poll() is None, proc.stderr.read().decode()
         assert time.monotonic() - start < 300, "the faces phase made no progress"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = faces_analysed(lib.db_path)
+    killed_at = faces_analysed(lib)
     assert killed_at < len(truth), "the faces phase finished before it could be killed"
-    with sqlite3.connect(lib.db_path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if lib.kind is EngineKind.SQLITE:  # (the folder's file, its writer killed mid-write, is sound)
+        with lib.session() as s:
+            assert s.scalar(text("PRAGMA integrity_check")) == "ok"
     subprocess.run([sys.executable, "-m", "photobird", "index"], env=env, check=True, capture_output=True)
-    assert faces_analysed(lib.db_path) == len(truth)
+    assert faces_analysed(lib) == len(truth)
     # the same faces as a clean run: none lost, none twice
-    clean = Library(tmp_path / "clean")
+    clean = new_library(tmp_path / "clean")
     scan.add_folder(clean, photos)
     index(clean, models, faces=faces)
 
@@ -214,7 +216,9 @@ def _face(name: str) -> Image.Image:
     return Image.open(FACES_DEV / name).convert("RGB")
 
 
-def test_bad_photos_do_not_stop_the_faces_phase(tmp_path: Path, models: Models, faces: FaceAnalyzer) -> None:
+def test_bad_photos_do_not_stop_the_faces_phase(
+    tmp_path: Path, library: Library, models: Models, faces: FaceAnalyzer
+) -> None:
     (name, _), *_ = lfw(1, 1)
     face = _face(name)
     photos = tmp_path / "photos"
@@ -234,7 +238,7 @@ def test_bad_photos_do_not_stop_the_faces_phase(tmp_path: Path, models: Models, 
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (600, 800, 3), dtype=np.uint8)).save(photos / "noise.png")
     (photos / "broken.jpg").write_bytes((FACES_DEV / name).read_bytes()[:2000])
-    lib = Library(tmp_path / "lib")
+    lib = library
     scan.add_folder(lib, photos)
     summary = Indexer(lib, models, faces=faces).run()
     while True:
@@ -255,11 +259,11 @@ def test_bad_photos_do_not_stop_the_faces_phase(tmp_path: Path, models: Models, 
 
 
 def test_a_copy_of_a_photo_gets_its_faces_without_analysing_it(
-    tmp_path: Path, models: Models, faces: FaceAnalyzer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, library: Library, models: Models, faces: FaceAnalyzer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     photos = tmp_path / "photos"
     truth = copy_lfw(photos, lfw(1, 3))
-    lib = Library(tmp_path / "lib")
+    lib = library
     scan.add_folder(lib, photos)
     index(lib, models, faces=faces)
     (person,) = {p for p in person_by_file(lib).values()}
@@ -277,4 +281,3 @@ def test_a_copy_of_a_photo_gets_its_faces_without_analysing_it(
         original, copy = by_path[str(photos / name)], by_path[str(photos / "backup" / name)]
         assert (copy.box, copy.score, copy.person, copy.name) == (original.box, original.score, person, "Anna")
     assert len(search(lib, "anna")) == 2 * len(truth)
-    lib.close()

@@ -29,18 +29,23 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
 from photobird import config
 from photobird.library import catalogue, scan, versions
-from photobird.library.index import Job, _Writer, index, read_one
+from photobird.library.db import claims
+from photobird.library.index import Job, _Claimed, _Writer, index, read_one
 from photobird.library.labelling import Labelling
 from photobird.library.progress import IndexSummary
+from photobird.library.schema import Photo
 from photobird.library.store import Library, is_disk_full
 
 from .conftest import real_rows
 
+pytestmark = pytest.mark.both_engines
+#: Why these run on SQLite alone: what fills up is the disk under the library folder's own catalogue file.
+FOLDERS_FILE = "the disk that fills holds the library folder's SQLite catalogue (a server's disk is the server's)"
 ROOMY_KB = 64 * 1024
 FULL = "The disk holding the library is full"
 KEPT = re.compile(r"(\d+) photos? (?:was|were) indexed and kept")
@@ -179,6 +184,7 @@ ROOM_THUMBS = {"library": 30, "catalogue": -1, "thumbnails": 30}
 ROOM_PAGES = {"library": 60, "catalogue": 60, "thumbnails": -1}
 
 
+@pytest.mark.sqlite_only(FOLDERS_FILE)
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_a_full_disk_stops_indexing_in_one_sentence_keeps_what_is_committed_and_the_next_run_resumes(
     tmp_path: Path, models, layout: str
@@ -246,6 +252,7 @@ def test_a_full_disk_stops_indexing_in_one_sentence_keeps_what_is_committed_and_
         assert integrity(root / "catalogue.sqlite") == "ok"
 
 
+@pytest.mark.sqlite_only(FOLDERS_FILE)
 def test_the_watcher_stops_on_a_full_disk_instead_of_spinning(tmp_path: Path, models) -> None:
     """``photobird index --watch`` (the app's loop too): a full disk ends it with the same sentence, rather than
     the watcher carrying on as if the photos were indexed, or retrying in a loop (a hang the guard's timeout
@@ -292,6 +299,7 @@ def little_room(disk: SmallDisk, lib: Library, room_kb: int = 0) -> Iterator[Non
         lib.engine.dispose()
 
 
+@pytest.mark.sqlite_only(FOLDERS_FILE)
 def test_a_batch_that_did_not_fit_leaves_the_next_batch_its_own_words(tmp_path: Path, models) -> None:
     """The pipeline's batch writer when the disk fills: a batch rolled back for want of room takes with it the
     words it added to the catalogue, and the next batch (the one written on the way out, or once there is room)
@@ -314,10 +322,14 @@ def test_a_batch_that_did_not_fit_leaves_the_next_batch_its_own_words(tmp_path: 
             words_before = set(writer.labelling.word_ids)
 
             def add(paths: list[Path]) -> None:
-                jobs = [Job(catalogue.photo_id_for_path(lib, p), str(p), 0, 0) for p in paths]
+                ids = [catalogue.photo_id_for_path(lib, p) for p in paths]
+                got = claims.claim(lib, select(Photo.id).where(Photo.id.in_(ids)), Photo)  # (SQLite: a read)
+                claimed = _Claimed(got, len(paths))
+                writer.claimed.append(claimed)
+                jobs = [Job(pid, str(p), 0, 0) for pid, p in zip(ids, paths, strict=True)]
                 read = [read_one(job, lib, models.prepare, set()) for job in jobs]
                 for outcome, analysis in zip(read, models.analyze([o.prepared for o in read]), strict=True):
-                    writer.add(outcome, analysis)
+                    writer.add(claimed, outcome, analysis)
 
             add(first)
             with little_room(disk, lib), pytest.raises(OperationalError) as failed:

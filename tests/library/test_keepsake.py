@@ -1,6 +1,7 @@
 """The keepsake beside the catalogue and rebuilding a damaged catalogue from it: every change of what the user
 decided is kept, atomically; a damaged catalogue is refused in one sentence; a repair brings back every label
-and name (real networks on real photos, real SQLite files damaged as disks and copies damage them)."""
+and name (real networks on real photos, real SQLite files damaged as disks and copies damage them). What the
+keepsake keeps is checked on both engines; a damaged catalogue and its repair are the folder's own file's."""
 
 from __future__ import annotations
 
@@ -18,15 +19,21 @@ from sqlalchemy import func, select
 
 from photobird.learn.train import set_threshold
 from photobird.library import catalogue, keepsake, people, repair, scan
+from photobird.library.db import postgres
+from photobird.library.db.engines import EngineKind
 from photobird.library.index import index
 from photobird.library.schema import Face, FaceVerdict, ModelVersion, Photo, UserLabel
 from photobird.library.search import Searcher
-from photobird.library.store import CATALOGUE, KEEPSAKE, CatalogueDamaged, Library, SettingKey
+from photobird.library.store import CATALOGUE, KEEPSAKE, CatalogueDamaged, Library, LibraryError, SettingKey
 from photobird.models.faces.analyzer import FaceAnalyzer
 from photobird.models.runner import Models
-from tests.library.conftest import copy_real, make_catalogue
+from tests.library.conftest import copy_real, environment, make_catalogue, reopened
 from tests.library.test_face_analysis import copy_lfw, lfw
 from tests.library.test_people import add_photo
+
+pytestmark = pytest.mark.both_engines
+#: Why the tests of a damaged catalogue and its repair run on SQLite alone.
+DAMAGED_FILE = "a damaged catalogue here is the library folder's SQLite file, damaged as disks and copies damage it"
 
 
 class Damage(enum.StrEnum):
@@ -85,8 +92,8 @@ def kept(lib: Library) -> keepsake.Keepsake:
 # every change is kept
 
 
-def test_labels_folders_settings_and_models_are_kept_after_each_change(tmp_path: Path) -> None:
-    lib = Library(tmp_path / "library")
+def test_labels_folders_settings_and_models_are_kept_after_each_change(tmp_path: Path, library: Library) -> None:
+    lib = library
     photos = tmp_path / "photos"
     photos.mkdir()
     scan.add_folder(lib, photos)
@@ -108,7 +115,6 @@ def test_labels_folders_settings_and_models_are_kept_after_each_change(tmp_path:
     assert kept(lib).active == "v1"
     scan.remove_folder(lib, photos)
     assert kept(lib).folders == ["/photos"]  # the one ``add_photo`` made
-    lib.close()
 
 
 def _version(lib: Library, name: str) -> ModelVersion:
@@ -116,8 +122,8 @@ def _version(lib: Library, name: str) -> ModelVersion:
         return s.scalar(select(ModelVersion).where(ModelVersion.name == name))
 
 
-def test_names_merges_moves_and_forgetting_are_kept(tmp_path: Path) -> None:
-    lib = Library(tmp_path / "library")
+def test_names_merges_moves_and_forgetting_are_kept(library: Library) -> None:
+    lib = library
     ids = [add_photo(lib, f"a{i}.jpg", ["anna"]) for i in range(3)] + [add_photo(lib, "b.jpg", ["bob", "bob"])]
     people.regroup(lib)
     anna = people.faces(lib, [ids[0]])[0].person
@@ -134,17 +140,74 @@ def test_names_merges_moves_and_forgetting_are_kept(tmp_path: Path) -> None:
     assert (anna, FaceVerdict.IS_NOT) in verdicts
     people.forget_faces(lib)  # the user turned faces off: names go, as they asked
     assert kept(lib).people == {} and kept(lib).decisions == []
-    lib.close()
 
 
-def test_the_keepsake_is_written_in_one_piece(tmp_path: Path) -> None:
+def test_the_keepsake_is_written_in_one_piece(tmp_path: Path, library: Library) -> None:
     """A keepsake is a plain JSON object with its format, and nothing is left beside it."""
-    lib = Library(tmp_path / "library")
-    scan.add_folder(lib, tmp_path)
-    data = json.loads((lib.root / KEEPSAKE).read_text())
+    scan.add_folder(library, tmp_path)
+    data = json.loads((library.root / KEEPSAKE).read_text())
     assert data["format"] == keepsake.FORMAT and data["folders"] == [str(tmp_path)]
-    assert not list(lib.root.glob(f".{KEEPSAKE}*"))
-    lib.close()
+    assert not list(library.root.glob(f".{KEEPSAKE}*"))
+
+
+def test_a_folder_whose_catalogue_is_on_a_server_says_where_to_open_it(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keepsake of a catalogue on a server names the server (never its password); the folder opened without
+    it says, in one sentence, how to open it (rather than call the catalogue missing and ask for a repair, which
+    would start a new one in the folder). A folder's own catalogue opens as before."""
+    scan.add_folder(library, library.root.parent)
+    written = (library.root / KEEPSAKE).read_text()
+    library.close()
+    monkeypatch.delenv("PHOTOBIRD_DATABASE", raising=False)
+    if library.kind is EngineKind.SQLITE:
+        assert "database" not in json.loads(written)
+        Library(library.root).close()
+        return
+    where = postgres.where(library.url)
+    assert kept(library).database == where and library.url.password not in written
+    with pytest.raises(LibraryError) as refused:
+        Library(library.root)
+    assert not isinstance(refused.value, CatalogueDamaged)
+    one_sentence(str(refused.value))
+    assert str(refused.value) == (
+        f"The catalogue of the library at {library.root} is on a PostgreSQL server, not in its folder: open it "
+        f"with --database {where} (or set PHOTOBIRD_DATABASE to that address)."
+    )
+    assert not (library.root / CATALOGUE).exists()
+    with reopened(library) as again:  # and opened with it, it is all there
+        assert scan.list_folders(again)[0].path == str(library.root.parent)
+
+
+def test_repair_leaves_a_catalogue_on_a_server_to_the_server(library: Library) -> None:
+    """``photobird repair`` rebuilds the folder's SQLite file: a catalogue on a server is refused in one
+    sentence that says what to do instead (a sound folder's catalogue has nothing to repair)."""
+    scan.add_folder(library, library.root.parent)
+    if library.kind is EngineKind.SQLITE:
+        assert repair.repair(library.root) is None
+        return
+    database = library.url.render_as_string(hide_password=False)
+    with pytest.raises(LibraryError) as refused:
+        repair.repair(library.root, database)
+    one_sentence(str(refused.value))
+    assert str(refused.value) == (
+        f"The catalogue of the library at {library.root} is on the PostgreSQL server at "
+        f"{postgres.where(library.url)}, and photobird repair rebuilds only a library folder's own file: restore a "
+        "damaged catalogue on a server from the server's backups with PostgreSQL's own tools (pg_restore)."
+    )
+    assert scan.list_folders(library)[0].path == str(library.root.parent)  # untouched
+    assert not list(library.root.glob(f"{CATALOGUE}*"))
+
+
+def test_people_grouped_after_a_restore_are_numbered_past_the_restored_ones(library: Library) -> None:
+    """A restore writes the people with their ids (the decisions name them): a person grouping finds next gets
+    a new id, on PostgreSQL too (whose own numbering of new rows does not look at ids written)."""
+    restored = keepsake.restore(library, keepsake.Keepsake(people={1: "Anna", 2: None}), lambda _: True)
+    assert restored.named_people == 1
+    ids = [add_photo(library, f"b{i}.jpg", ["bob"]) for i in range(3)]
+    assert people.regroup(library) == 3
+    bob = people.faces(library, [ids[0]])[0].person
+    assert bob is not None and bob > 2
 
 
 WRITER = """
@@ -164,18 +227,20 @@ except keepsake.KeepsakeError as e:
 
 
 @pytest.mark.parametrize("how", ["killed", "refused"])
-def test_a_writer_stopped_half_way_leaves_the_old_keepsake(tmp_path: Path, how: str) -> None:
+def test_a_writer_stopped_half_way_leaves_the_old_keepsake(library: Library, how: str) -> None:
     """A process that dies while it writes the keepsake (a file size limit stops it 64 KB into the file), or
     whose write fails there (a full disk), leaves the keepsake it was replacing whole; the next write succeeds
     and clears what the dead one left."""
-    lib = Library(tmp_path / "library")
+    lib = library
     cat = make_catalogue(lib, 50)
     keepsake.save(lib)
     old = (lib.root / KEEPSAKE).read_bytes()
     with lib.session() as s:  # many more labels, not yet kept: the next keepsake is far bigger than 64 KB
         s.execute(UserLabel.__table__.insert(), [{"content_hash": f"e{i:063x}", "label": "bird"} for i in range(9000)])
     lib.close()
-    out = subprocess.run([sys.executable, "-c", WRITER, str(lib.root), how], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", WRITER, str(lib.root), how], env=environment(lib), capture_output=True, text=True
+    )
     if how == "killed":
         assert out.returncode == -signal.SIGXFSZ, out.stderr
         assert list(lib.root.glob(f".{KEEPSAKE}.*.tmp")), "the writer died before it wrote anything"
@@ -185,17 +250,17 @@ def test_a_writer_stopped_half_way_leaves_the_old_keepsake(tmp_path: Path, how: 
         assert "could not be written" in out.stdout and not list(lib.root.glob(f".{KEEPSAKE}.*.tmp"))
     assert (lib.root / KEEPSAKE).read_bytes() == old
     assert keepsake.load(lib.root).labels == cat.user
-    lib = Library(lib.root)
-    keepsake.save(lib)
-    assert len(kept(lib).labels) == len(cat.user) + 9000
-    assert not list(lib.root.glob(f".{KEEPSAKE}.*.tmp"))
-    lib.close()
+    with reopened(lib) as lib:
+        keepsake.save(lib)
+        assert len(kept(lib).labels) == len(cat.user) + 9000
+        assert not list(lib.root.glob(f".{KEEPSAKE}.*.tmp"))
 
 
 # --------------------------------------------------------------------------------------------------------------
 # a damaged catalogue is refused in one sentence
 
 
+@pytest.mark.sqlite_only(DAMAGED_FILE)
 @pytest.mark.parametrize("how", list(Damage))
 def test_a_damaged_catalogue_is_refused_in_one_sentence(tmp_path: Path, how: Damage) -> None:
     lib = Library(tmp_path / "library")
@@ -213,6 +278,7 @@ def test_a_damaged_catalogue_is_refused_in_one_sentence(tmp_path: Path, how: Dam
     assert f"photobird --library {lib.root} repair" in message
 
 
+@pytest.mark.sqlite_only(DAMAGED_FILE)
 def test_without_a_keepsake_the_sentence_promises_nothing(tmp_path: Path) -> None:
     lib = Library(tmp_path / "library")
     make_catalogue(lib, 600)
@@ -224,6 +290,7 @@ def test_without_a_keepsake_the_sentence_promises_nothing(tmp_path: Path) -> Non
     assert "safe" not in str(refused.value) and "repair" in str(refused.value)
 
 
+@pytest.mark.sqlite_only(DAMAGED_FILE)
 def test_in_a_big_catalogue_the_read_that_meets_the_damage_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -261,6 +328,7 @@ def state_by_file(lib: Library) -> tuple[dict[str, str | None], dict[str, str | 
     return labels, {Path(f.path).name: f.name for f in people.faces(lib)}
 
 
+@pytest.mark.sqlite_only(DAMAGED_FILE)
 def test_repair_brings_back_every_label_and_name(tmp_path: Path, models: Models, faces: FaceAnalyzer) -> None:
     photos = tmp_path / "photos"
     truth = copy_lfw(photos, lfw(2, 2))
@@ -308,6 +376,7 @@ def _photo_ids(lib: Library) -> dict[str, int]:
         return dict(s.execute(select(Photo.path, Photo.id)).all())
 
 
+@pytest.mark.sqlite_only(DAMAGED_FILE)
 @pytest.mark.parametrize("keepsake_file", ["none", "damaged"])
 def test_without_a_usable_keepsake_repair_salvages_what_it_can(tmp_path: Path, keepsake_file: str) -> None:
     """A library damaged before it wrote a keepsake (or with the keepsake damaged too): the tables that can still

@@ -1,5 +1,5 @@
-"""Faces and people in a real catalogue (SQLite file): grouping, the user's decisions and how they survive, and
-searching by name. The faces here are written as the analyzer writes them, with made-up descriptors whose
+"""Faces and people in a real catalogue (SQLite and PostgreSQL): grouping, the user's decisions and how they
+survive, and searching by name. The faces here are written as the analyzer writes them, with made-up descriptors whose
 distances are known, so each rule is checked on its own; tests/library/test_face_analysis.py runs the real
 networks on real photos."""
 
@@ -16,6 +16,8 @@ from photobird.library.schema import Face, FaceAssignment, Folder, Person, Photo
 from photobird.library.search import search
 from photobird.library.store import Library, SettingKey
 from photobird.models.faces.found import FoundFace
+
+pytestmark = pytest.mark.both_engines
 
 RNG = np.random.default_rng(3)
 CENTRES = {who: v / np.linalg.norm(v) for who, v in (("anna", RNG.normal(size=128)), ("bob", RNG.normal(size=128)))}
@@ -63,10 +65,9 @@ def add_photo(lib: Library, name: str, faces: list[str], content: str | None = N
 
 
 @pytest.fixture
-def lib(tmp_path) -> Library:
-    library = Library(tmp_path / "library")
-    yield library
-    library.close()
+def lib(library: Library) -> Library:
+    """The test's library (SQLite, then PostgreSQL)."""
+    return library
 
 
 def person_of(lib: Library, photo_id: int, index: int = 0) -> int | None:

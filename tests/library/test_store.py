@@ -14,6 +14,7 @@ from .conftest import reopened
 pytestmark = pytest.mark.both_engines
 
 
+@pytest.mark.sqlite_only  # (on PostgreSQL indexers share the work: tests/library/test_indexers_postgres.py)
 @pytest.mark.parametrize(
     ("mode", "said"), [(LockMode.INDEXING, "already indexing"), (LockMode.WATCHING, "keeping it up to date")]
 )

@@ -1,6 +1,8 @@
-"""Suggestions for a search that finds nothing, over a real SQLite catalogue written row by row."""
+"""Suggestions for a search that finds nothing, over a real catalogue (SQLite and PostgreSQL) written row by row."""
 
 from __future__ import annotations
+
+import pytest
 
 from photobird.library.schema import Word
 from photobird.library.search import Searcher
@@ -8,6 +10,8 @@ from photobird.library.store import Library
 from photobird.library.suggest import Suggestion, suggest, vocabulary
 
 from .conftest import Catalogue
+
+pytestmark = pytest.mark.both_engines
 
 
 def test_a_misspelt_word_gets_the_closest_words_of_the_library(library: Library, catalogue: Catalogue) -> None:

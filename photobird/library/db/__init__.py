@@ -9,5 +9,8 @@ library speaks SQLAlchemy Core/ORM in a way both engines understand; what cannot
 - ``postgres``: opening a server, one sentence when it cannot be reached, the migration lock;
 - ``upsert``: insert-or-update, which SQL spells differently on each engine;
 - ``changes``: noticing that another process or computer committed;
-- ``spelling``: the few words of search's hand-written SQL that the engines spell differently.
+- ``spelling``: the few words of search's hand-written SQL that the engines spell differently;
+- ``size``: how much room the catalogue takes (its file, or its database on the server);
+- ``claims``: which photos this indexer works on when several share a catalogue (``FOR UPDATE SKIP LOCKED``);
+- ``locks``: what one process at a time does on a shared catalogue (scanning, new words, grouping, watching).
 """
