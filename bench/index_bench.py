@@ -665,7 +665,8 @@ def main() -> None:
     p.add_argument(
         "--database",
         metavar="URL",
-        help="also measure search in a database of its own on this PostgreSQL server (its user may create databases)",
+        help="also measure search in a database of its own on this PostgreSQL server (its user may create databases), "
+        "and 1, 2 and 4 indexer processes sharing one catalogue there (bench/indexers_bench.py)",
     )
     args = p.parse_args()
 
@@ -744,6 +745,11 @@ def main() -> None:
                 search_section(args.catalogue, models, args.database)
         if not args.search_only:
             duplicates_section(args.catalogue, models)
+        if args.database and not args.search_only and not args.duplicates_only:
+            import indexers_bench  # (beside this script; it takes this one's bench_library)
+
+            print()
+            indexers_bench.section(args.database)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -77,6 +77,28 @@ def run(work: Path, photos: Path, server: str, processes: int, faces: bool) -> f
         return time.perf_counter() - t0
 
 
+def section(server: str, generated: int = 1000, processes: tuple[int, ...] = (1, 2, 4), faces: bool = True) -> None:
+    """Print the rate of 1, 2 and 4 (``processes``) indexers over the real photos and ``generated`` small ones."""
+    work = Path(tempfile.mkdtemp(prefix="photobird-indexers-"))
+    try:
+        photos = work / "photos"
+        shutil.copytree(config.real_photos_dir(), photos / "real", ignore=shutil.ignore_patterns("*.csv", "*.txt"))
+        generate(photos / "generated", generated)
+        n = sum(1 for f in photos.rglob("*") if f.is_file())
+        print(
+            f"indexers on one PostgreSQL catalogue: {n} photos, {os.cpu_count()} cores, "
+            f"faces {'on' if faces else 'off'}"
+        )
+        base = None
+        for k in processes:
+            seconds = run(work, photos, server, k, faces)
+            rate = n / seconds
+            base = base or rate
+            print(f"  {k} indexer{'s' if k > 1 else ' '}: {seconds:6.1f} s  {rate:5.1f} photos/s  x{rate / base:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--database", required=True, help="a PostgreSQL URL whose user may create databases")
@@ -84,21 +106,7 @@ def main() -> None:
     p.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--no-faces", action="store_true", help="index only (no faces phase)")
     args = p.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="photobird-indexers-"))
-    try:
-        photos = work / "photos"
-        shutil.copytree(config.real_photos_dir(), photos / "real", ignore=shutil.ignore_patterns("*.csv", "*.txt"))
-        generate(photos / "generated", args.generated)
-        n = sum(1 for f in photos.rglob("*") if f.is_file())
-        print(f"{n} photos, {os.cpu_count()} cores, faces {'off' if args.no_faces else 'on'}")
-        base = None
-        for k in args.processes:
-            seconds = run(work, photos, args.database, k, not args.no_faces)
-            rate = n / seconds
-            base = base or rate
-            print(f"{k} indexer{'s' if k > 1 else ' '}: {seconds:6.1f} s  {rate:5.1f} photos/s  x{rate / base:.2f}")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    section(args.database, args.generated, tuple(args.processes), not args.no_faces)
 
 
 if __name__ == "__main__":

@@ -42,12 +42,13 @@ KIND_TITLES = {GroupKind.EXACT: "Exact copies", GroupKind.SIMILAR: "Similar phot
 
 
 def _load_thumbs(library: Library, photos: list[GroupPhoto], side: int) -> dict[int, QImage]:
-    """Worker thread: the cached thumbnails, scaled to the card and turned as the user turned them (``QImage``
-    may be made off the GUI thread)."""
+    """Worker thread: the cached thumbnails (made from the photos where this folder's cache has none), scaled to
+    the card and turned as the user turned them (``QImage`` may be made off the GUI thread)."""
     turned = edits.rotations(library, [p.content_hash for p in photos if p.content_hash])
     out = {}
     for p in photos:
-        image = thumbnail(library, p.content_hash, side, turned.get(p.content_hash, 0)) if p.content_hash else None
+        turn = turned.get(p.content_hash, 0) if p.content_hash else 0
+        image = thumbnail(library, p.content_hash, side, turn, p.path) if p.content_hash else None
         if image is not None:
             out[p.id] = image
     return out

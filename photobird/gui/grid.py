@@ -34,7 +34,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap, QTrans
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from photobird.gui.worker import TaskRunner
-from photobird.library import catalogue, edits
+from photobird.library import catalogue, edits, thumb_cache
 from photobird.library.store import Library
 from photobird.library.timeline import Section, short_date
 
@@ -53,11 +53,14 @@ BIRD_COLOR = QColor(46, 160, 67)
 NOT_BIRD_COLOR = QColor(207, 34, 46)
 
 
-def thumbnail(library: Library, content_hash: str, side: int, rotation: int) -> QImage | None:
+def thumbnail(library: Library, content_hash: str, side: int, rotation: int, photo: str | None = None) -> QImage | None:
     """Worker thread (``QImage`` may be made off the GUI thread): a picture's cached thumbnail scaled to fit
-    ``side`` and turned ``rotation`` degrees as the user turned it; None when the cache has none."""
-    path = library.thumb_path(content_hash)
-    image = QImage(str(path)) if path.is_file() else QImage()
+    ``side`` and turned ``rotation`` degrees as the user turned it; None when the cache has none (and, given the
+    ``photo`` file, it cannot be made from it: this folder's cache lacks what another computer indexed)."""
+    path = (
+        library.thumb_path(content_hash) if photo is None else thumb_cache.thumbnail_file(library, content_hash, photo)
+    )
+    image = QImage(str(path)) if path is not None and path.is_file() else QImage()
     if image.isNull():
         return None
     if max(image.width(), image.height()) != side:
@@ -79,7 +82,7 @@ def _load_batch(
         image = None
         rotation = turned.get(b.content_hash, 0) if b is not None and b.content_hash else 0
         if pid in thumbs and b is not None and b.content_hash:
-            image = thumbnail(library, b.content_hash, side, rotation)
+            image = thumbnail(library, b.content_hash, side, rotation, None if b.offline else b.path)
         out[pid] = (b, image, rotation)
     return out
 
