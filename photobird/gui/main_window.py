@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import itertools
 import os
 import time
 from pathlib import Path
@@ -415,7 +416,10 @@ class MainWindow(QMainWindow):
             "Move to the trash\u2026", QKeySequence.StandardKey.Delete, self.trash_selection, self.grid
         )
         #: what Ctrl+Z takes back, newest last: the marks a labelling replaced, or the moves and renames of files
-        self._undo: list[dict[int, str | None] | list[file_actions.Moved]] = []
+        #: What Ctrl+Z takes back, by the turn each action was asked for in: actions run on workers and may end
+        #: in another order (a mark still saving its keepsake when the move asked after it is done)
+        self._undo: list[tuple[int, dict[int, str | None] | list[file_actions.Moved]]] = []
+        self._turns = itertools.count()
         edit = self.menuBar().addMenu("&Edit")
         self.act_undo = QAction("Undo", self)
         self.act_undo.setShortcut(QKeySequence.StandardKey.Undo)
@@ -1067,26 +1071,27 @@ class MainWindow(QMainWindow):
     def set_label(self, ids: list[int], label: str | None, undoing: bool = False) -> None:
         if self._refused_read_only("marking photos"):
             return
+        turn = next(self._turns)
         self.runner.run(
             catalogue.set_user_label,
             self.library,
             ids,
             label,
-            on_done=lambda result, ids=ids: self._labelled(ids, result, undoing),
+            on_done=lambda result, ids=ids: self._labelled(ids, result, turn, undoing),
         )
 
     def undo_last(self) -> None:
         """Take back the last labelling (its marks, photo by photo) or the last move or rename (Ctrl+Z)."""
         if not self._undo:
             return
-        last = self._undo.pop()
+        _, last = self._undo.pop()
         self._update_undo()
         if isinstance(last, list):
             self.runner.run(
                 file_actions.undo,
                 self.library,
                 last,
-                on_done=lambda result: self._files_moved(result, "put back", undoable=False),
+                on_done=lambda result: self._files_moved(result, "put back"),
                 on_error=lambda message, _tb: self.statusBar().showMessage(f"Nothing was put back: {message}", 15_000),
             )
             return
@@ -1098,13 +1103,14 @@ class MainWindow(QMainWindow):
         if not self._undo:
             self.act_undo.setText("Undo")
             return
-        last = self._undo[-1]
+        _, last = self._undo[-1]
         n = len(last)
         photos = f"{n} photo{'s' if n != 1 else ''}"
         self.act_undo.setText(f"Undo moving {photos}" if isinstance(last, list) else f"Undo marking {photos}")
 
-    def _push_undo(self, entry: dict[int, str | None] | list[file_actions.Moved]) -> None:
-        self._undo.append(entry)
+    def _push_undo(self, turn: int, entry: dict[int, str | None] | list[file_actions.Moved]) -> None:
+        self._undo.append((turn, entry))
+        self._undo.sort(key=lambda taken: taken[0])
         del self._undo[:-UNDO_DEPTH]
         self._update_undo()
 
@@ -1124,12 +1130,13 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Move to folder", str(Path.home()))
         if not folder:
             return
+        turn = next(self._turns)
         self.runner.run(
             file_actions.move_to_folder,
             self.library,
             ids,
             folder,
-            on_done=lambda result: self._files_moved(result, "moved"),
+            on_done=lambda result: self._files_moved(result, "moved", turn),
             on_error=lambda message, _tb: self.statusBar().showMessage(f"Nothing was moved: {message}", 15_000),
         )
 
@@ -1142,16 +1149,19 @@ class MainWindow(QMainWindow):
         name, ok = QInputDialog.getText(self, "Rename", "New name:", QLineEdit.EchoMode.Normal, old)
         if not ok or not name.strip() or name == old:
             return
+        turn = next(self._turns)
         self.runner.run(
             file_actions.rename,
             self.library,
             ids[0],
             name,
-            on_done=lambda moved: self._files_moved(file_actions.MoveResult(moved=[moved]), "renamed"),
+            on_done=lambda moved: self._files_moved(file_actions.MoveResult(moved=[moved]), "renamed", turn),
             on_error=lambda message, _tb: self.statusBar().showMessage(f"Not renamed: {message}", 15_000),
         )
 
-    def _files_moved(self, result: file_actions.MoveResult, done: str, undoable: bool = True) -> None:
+    def _files_moved(self, result: file_actions.MoveResult, done: str, turn: int | None = None) -> None:
+        """``turn``: the move can be taken back (not itself an undo), in the order it was asked for."""
+        undoable = turn is not None
         n = len(result.moved)
         said = f"{n} photo{'s' if n != 1 else ''} {done}."
         if result.failed:
@@ -1159,8 +1169,8 @@ class MainWindow(QMainWindow):
         elif undoable and n:
             said += f" Ctrl+Z puts {'it' if n == 1 else 'them'} back."
         self.statusBar().showMessage(said, 15_000)
-        if undoable and result.moved:
-            self._push_undo(result.moved)
+        if turn is not None and result.moved:
+            self._push_undo(turn, result.moved)
         self.model.refresh([m.photo_id for m in result.moved])
         self.refresh_all()
 
@@ -1208,9 +1218,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(result.said(), 15_000)
         self.refresh_all()
 
-    def _labelled(self, ids: list[int], result: catalogue.LabelResult, undoing: bool = False) -> None:
+    def _labelled(self, ids: list[int], result: catalogue.LabelResult, turn: int, undoing: bool = False) -> None:
         if result.before and not undoing:
-            self._push_undo(result.before)
+            self._push_undo(turn, result.before)
         if undoing:  # once written: a photo that had been marked away from this search comes back
             self.run_search(keep_position=True)
         if result.refused:  # (a photo that could not be indexed is kept out of training; say so, and why)

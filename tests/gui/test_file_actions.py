@@ -3,6 +3,7 @@ trash; the catalogue follows at once, marks stay, and Ctrl+Z puts a moved file b
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt
@@ -57,6 +58,38 @@ def test_move_then_undo_puts_the_file_back_with_its_mark(qtbot, tmp_path: Path, 
     assert path.is_file() and not (destination / path.name).exists()
     assert catalogue.info(library, pid)["user_label"] == "bird"
     assert win.act_undo.text() == "Undo marking 1 photo"  # the next Ctrl+Z takes back the mark
+    win.close()
+
+
+def test_ctrl_z_takes_back_the_last_action_asked_for_not_the_last_to_end(
+    qtbot, tmp_path: Path, library, settings, monkeypatch
+) -> None:
+    """A mark still finishing on its worker (its keepsake being saved) when the move asked after it is done: Ctrl+Z
+    takes back the move first, then the mark, as they were asked for."""
+    win = window_on_two_folders(qtbot, tmp_path, library, settings)
+    pid = win.model.ids[0]
+    path = Path(choose(win, pid))
+    moved = threading.Event()
+    real_set_user_label = catalogue.set_user_label
+
+    def set_user_label_ending_late(*args, **kwargs):  # the real one, ending after the move has ended
+        result = real_set_user_label(*args, **kwargs)
+        moved.wait(TIMEOUT / 1000)
+        return result
+
+    monkeypatch.setattr(catalogue, "set_user_label", set_user_label_ending_late)
+    qtbot.keyClick(win.grid, Qt.Key.Key_B)
+    qtbot.waitUntil(lambda: catalogue.info(library, pid)["user_label"] == "bird", timeout=TIMEOUT)
+    destination = tmp_path / "trips" / "2024"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(destination)))
+    win.act_move.trigger()
+    qtbot.waitUntil(lambda: win.statusBar().currentMessage() == "1 photo moved. Ctrl+Z puts it back.", timeout=TIMEOUT)
+    moved.set()  # now the mark's worker ends
+    qtbot.waitUntil(lambda: len(win._undo) == 2, timeout=TIMEOUT)
+    assert win.act_undo.text() == "Undo moving 1 photo"
+    qtbot.keyClick(win.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: catalogue.info(library, pid)["path"] == str(path), timeout=TIMEOUT)
+    assert win.act_undo.text() == "Undo marking 1 photo"
     win.close()
 
 

@@ -141,6 +141,7 @@ def test_skips_hidden_library_and_non_images(tmp_path: Path, models) -> None:
     assert count(lib, Photo) == 1
 
 
+@pytest.mark.sqlite_only("the single-indexer lock: on PostgreSQL indexers share the work (test_indexers_postgres)")
 def test_second_indexer_is_refused(library: Library) -> None:
     with library.indexer_lock():
         other = Library(library.root)
