@@ -570,7 +570,7 @@ class MainWindow(QMainWindow):
 
     def _index_progress(self, p: Any) -> None:
         if p.phase == "indexing":
-            if self._last_progress is None:  # the scan has committed what there is to do: show it at once
+            if self._last_progress is None and p.total:  # the scan has committed what there is to do: show it
                 self.refresh_all()
             self._last_progress = p
         elif p.phase != "finishing":  # finishing: the last batch's commit is still to be shown in the counts
@@ -579,8 +579,9 @@ class MainWindow(QMainWindow):
         if t is not None and t.paused and p.phase in ("indexing", "labelling", "analysing"):
             self._show_paused()
             return
-        # while photos arrive, each change re-runs the search (new photos appear); once watching, it does not
-        self._indexing = p.phase not in ("watching", "done")
+        # while photos arrive, each change re-runs the search (new photos appear); otherwise (watching, or a
+        # periodic rescan that found nothing) it does not, so a photo just marked stays where the user sees it
+        self._indexing = p.phase in ("indexing", "finishing") and p.total > 0
         if p.phase == "indexing" and p.total:
             self.progress.show()
             self._show_indexing()
@@ -603,7 +604,7 @@ class MainWindow(QMainWindow):
         elif p.phase == "done":
             self.progress.hide()
             self.status_text.setText("Up to date \u00b7 watching your folders for changes")
-            self.refresh_all()
+            self.refresh_all(results=p.summary is None or p.summary.changed)
         elif p.phase == "scanning":
             self.status_text.setText("Looking for new and changed photos\u2026")
 

@@ -44,5 +44,10 @@ class IndexSummary:
     analysed: int = 0
     seconds: float = 0.0
 
+    @property
+    def changed(self) -> bool:
+        """Whether the pass changed what a search finds (a rescan that found nothing new did not)."""
+        return any((self.indexed, self.removed, self.failed, self.relinked, self.relabelled, self.analysed))
+
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "seconds": round(self.seconds, 2)}

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog
 from photobird.gui.grid import BRIEF_ROLE, ID_ROLE, NOT_BIRD_COLOR
 from photobird.gui.main_window import MainWindow
 from photobird.library import catalogue, scan
+from photobird.library.progress import IndexSummary, Phase, Progress
 from photobird.library.search import search
 from tests.gui.test_responsiveness import make_photos
 from tests.library.conftest import copy_real
@@ -92,6 +93,15 @@ def test_add_folder_search_label_restart(qtbot, tmp_path: Path, library, setting
         timeout=10_000,
     )
     qtbot.waitUntil(lambda: has_color_near(win, first, NOT_BIRD_COLOR), timeout=10_000)
+    # a periodic rescan that finds nothing new (every few minutes while watching) leaves the results as they
+    # are: the photo just marked does not vanish from under the user's eyes
+    generation = win._search_generation
+    for step in (Progress(Phase.SCANNING, 0, 0), Progress(Phase.INDEXING, 0, 0)):
+        win.index_task.signals.progress.emit(step)
+    win.index_task.signals.progress.emit(Progress(Phase.DONE, 0, 0, summary=IndexSummary()))
+    win.index_task.signals.progress.emit(Progress(Phase.WATCHING, 0, 0))
+    assert win._search_generation == generation
+    assert grid_ids(win) == expected and win.model.row_of(pid) == 0
     # the user's "not bird" wins over the model: the photo leaves a fresh "bird" search
     assert pid not in [h.photo_id for h in search(library, "bird")]
 
