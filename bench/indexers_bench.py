@@ -25,35 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from generated_photos import generate
 from index_bench import bench_library
 
 from photobird import config
 from photobird.library import scan
 from photobird.library.store import SettingKey
-
-
-def generate(folder: Path, n: int, seed: int = 0) -> None:
-    """``n`` small JPEGs, each different: a coloured gradient with a few shapes on it."""
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:240, 0:320]
-    for i in range(n):
-        a, b = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
-        t = (x * rng.random() + y * rng.random())[..., None] / 560.0
-        image = Image.fromarray((a * (1 - t) + b * t).astype(np.uint8))
-        draw = ImageDraw.Draw(image)
-        for _ in range(int(rng.integers(2, 8))):
-            x0, y0 = int(rng.integers(0, 280)), int(rng.integers(0, 200))
-            box = (x0, y0, x0 + int(rng.integers(10, 120)), y0 + int(rng.integers(10, 120)))
-            fill = tuple(int(c) for c in rng.integers(0, 256, 3))
-            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=fill)
-        image.save(folder / f"gen_{i:04d}.jpg", quality=85)
 
 
 def run(work: Path, photos: Path, server: str, processes: int, faces: bool) -> float:

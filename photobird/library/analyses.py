@@ -17,7 +17,6 @@ no photo gets its faces twice).
 from __future__ import annotations
 
 import abc
-import collections
 import hashlib
 import logging
 import os
@@ -41,9 +40,6 @@ from photobird.library.store import Library
 from photobird.media.decode import DecodeError, decode
 
 log = logging.getLogger(__name__)
-
-#: With nothing to claim while other indexers hold the last photos, how long to wait before looking again.
-CLAIM_AGAIN_SECONDS = 0.5
 
 
 class LaterAnalyzer(abc.ABC):
@@ -289,10 +285,18 @@ def _analyse(
     yield Progress(Phase.ANALYSING, 0, total)
     done = wrote = 0
     open_claims: list[_Claimed] = []
-    queue: collections.deque[tuple[_Job, _Claimed]] = collections.deque()
     in_flight: dict[Future[_Done], _Claimed] = {}
-    exhausted = False
-    claim_again = 0.0
+
+    def claim() -> list[tuple[_Job, _Claimed]] | None:
+        """The next claim's jobs; a claim whose photos only needed copying (twins) is kept and the next taken."""
+        while got := work.claim():
+            claimed, jobs = got
+            open_claims.append(claimed)
+            if jobs:
+                return [(j, claimed) for j in jobs]
+        return got
+
+    feeder = claims.Feeder(claim)
     current: str | None = None
     t0 = last_commit = time.perf_counter()
     pool = ThreadPoolExecutor(workers, thread_name_prefix="photobird-analyse")
@@ -338,28 +342,14 @@ def _analyse(
     try:
         with _one_torch_thread_each(device_type):
             while True:
-                while not exhausted and len(in_flight) < workers * 2:
-                    if not queue:
-                        if time.perf_counter() < claim_again:
-                            break
-                        got = work.claim()
-                        if got is None:
-                            exhausted = True
-                            break
-                        if not got:
-                            claim_again = time.perf_counter() + CLAIM_AGAIN_SECONDS
-                            break
-                        claimed, jobs = got
-                        open_claims.append(claimed)
-                        queue.extend((j, claimed) for j in jobs)
-                        continue
-                    job, claimed = queue.popleft()
+                while len(in_flight) < workers * 2 and (handed := feeder.next()) is not None:
+                    job, claimed = handed
                     in_flight[pool.submit(_analyse_one, job)] = claimed
                 if not in_flight and not any(c.done or c.copied for c in open_claims):
-                    if exhausted:
+                    if feeder.exhausted:
                         break
-                    if not queue and not open_claims:  # others hold the photos left: theirs, unless they stop
-                        time.sleep(CLAIM_AGAIN_SECONDS)
+                    if not feeder and not open_claims:  # others hold the photos left: theirs, unless they stop
+                        time.sleep(claims.CLAIM_AGAIN_SECONDS)
                         continue
                 ready, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
                 for f in ready:
@@ -376,7 +366,7 @@ def _analyse(
                     finished >= commit_every
                     or complete
                     or (finished and now - last_commit > commit_seconds)
-                    or (exhausted and not in_flight)
+                    or (feeder.exhausted and not in_flight)
                 ):
                     committed = flush()
                     done += committed

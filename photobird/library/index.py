@@ -32,7 +32,6 @@ the library (``Library.indexer_lock``) and reads every pending photo at the star
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import os
 import time
@@ -72,9 +71,6 @@ from photobird.models.runner import DECODE_SIDE, Analysis, Models, Prepared
 
 #: Files larger than this are refused without reading them (no photo is this big; a disk image might be).
 MAX_FILE_BYTES = 512 * 1024 * 1024
-#: With nothing to claim while other indexers hold the last photos, how long to wait before looking again (one
-#: that dies leaves its photos to the others).
-CLAIM_AGAIN_SECONDS = 0.5
 
 
 @dataclass
@@ -678,9 +674,7 @@ class Indexer:
         batch_size = min(self.batch_size, 8) if models.device.type == "cpu" else self.batch_size
         analysing: dict[Future[list[Analysis]], list[tuple[Outcome, _Claimed]]] = {}
         window = self.workers * 2 + batch_size * (model_threads + 1)
-        queue: collections.deque[tuple[Job, _Claimed]] = collections.deque()
-        exhausted = False
-        claim_again = 0.0  # nothing to claim: other indexers hold the rest; look again from then
+        feeder = claims.Feeder(work.claim)
         last_yield = 0.0
         t_start = last_commit = time.perf_counter()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="photobird-decode")
@@ -711,34 +705,21 @@ class Indexer:
             while True:
                 if writer.retry:  # looked known, but nothing to re-use: decode after all
                     retry_ids |= {j.photo_id for j, _ in writer.retry}
-                    queue.extendleft(reversed(writer.retry))
+                    feeder.put_back(writer.retry)
                     writer.retry = []
-                    exhausted = False
                 pending = len(in_flight) + len(batch) + sum(len(c) for c in analysing.values())
-                while not exhausted and pending < window:
-                    if not queue:
-                        if time.perf_counter() < claim_again:
-                            break
-                        claimed = work.claim()
-                        if claimed is None:
-                            exhausted = True
-                            break
-                        if not claimed:
-                            claim_again = time.perf_counter() + CLAIM_AGAIN_SECONDS
-                            break
-                        queue.extend(claimed)
-                        continue
-                    job, claimed_by = queue.popleft()
+                while pending < window and (handed := feeder.next()) is not None:
+                    job, claimed_by = handed
                     hint = set() if job.photo_id in retry_ids else known
                     fut = pool.submit(read_one, job, self.library, models.prepare, hint)
                     in_flight[fut] = (job, claimed_by, time.perf_counter())
                     pending += 1
                 idle = not in_flight and not batch and not analysing
-                if idle and exhausted:
+                if idle and feeder.exhausted:
                     break
                 if idle and not writer.ready():  # others hold the photos left: theirs, unless they stop
                     yield Progress(Phase.INDEXING, done, max(total, done), current, 0.0, summary.failed)
-                    time.sleep(CLAIM_AGAIN_SECONDS)
+                    time.sleep(claims.CLAIM_AGAIN_SECONDS)
                     continue
                 waiting = list(in_flight) + list(analysing)
                 finished, _ = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -768,7 +749,7 @@ class Indexer:
                     submit_batch()
                 ready = writer.ready()
                 due = ready and now - last_commit > self.commit_seconds
-                end = not in_flight and exhausted and not batch
+                end = not in_flight and feeder.exhausted and not batch
                 committed = 0
                 if ready >= self.commit_every or due or end or writer.claim_complete():
                     if end:
@@ -777,7 +758,7 @@ class Indexer:
                     done += committed
                     last_commit = time.perf_counter()
                 # done is what is committed (a cancel keeps it), and each commit is reported as it lands
-                if committed or now - last_yield > 0.2 or (not in_flight and exhausted):
+                if committed or now - last_yield > 0.2 or (not in_flight and feeder.exhausted):
                     last_yield = now
                     rate = done / max(now - t_start, 1e-9)
                     yield Progress(Phase.INDEXING, done, max(total, done), current, rate, summary.failed)

@@ -14,14 +14,23 @@ and the results are written in transactions of their own.
 
 from __future__ import annotations
 
+import collections
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from photobird.library.db.engines import EngineKind
 from photobird.library.store import Library
+
+#: With nothing to claim while other indexers hold the last photos, how long to wait before looking again (one
+#: that dies leaves its photos to the others).
+CLAIM_AGAIN_SECONDS = 0.5
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -70,3 +79,41 @@ def any_left(library: Library, query: Select[Any]) -> bool:
     processes still hold work (which falls to this one if they die) or everything is done."""
     with library.session() as s:
         return bool(s.scalar(select(query.limit(1).exists())))
+
+
+class Feeder(Generic[T]):
+    """Hands a pipeline its work one item at a time, claiming the next few when the last are handed out.
+
+    ``claim`` returns the next items, [] when every item left is held by other processes for now (they may stop:
+    it is asked again after ``CLAIM_AGAIN_SECONDS``), or None when nothing is left (``exhausted``)."""
+
+    def __init__(self, claim: Callable[[], list[T] | None]) -> None:
+        self._claim = claim
+        self._queue: collections.deque[T] = collections.deque()
+        self._again = 0.0
+        self.exhausted = False
+
+    def next(self) -> T | None:
+        """The next item, or None when there is none now (``exhausted``, or others hold what is left)."""
+        while not self._queue:
+            if self.exhausted or time.perf_counter() < self._again:
+                return None
+            got = self._claim()
+            if got is None:
+                self.exhausted = True
+                return None
+            if not got:
+                self._again = time.perf_counter() + CLAIM_AGAIN_SECONDS
+                return None
+            self._queue.extend(got)
+        return self._queue.popleft()
+
+    def put_back(self, items: Iterable[T]) -> None:
+        """Items to hand out again, first (a photo to be read after all)."""
+        self._queue.extendleft(reversed(list(items)))
+        if self._queue:
+            self.exhausted = False
+
+    def __len__(self) -> int:
+        """How many claimed items wait to be handed out."""
+        return len(self._queue)
