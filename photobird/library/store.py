@@ -112,9 +112,12 @@ def _alembic_config() -> Config:
 
 class Library:
     """One library folder, and its catalogue (the folder's SQLite file, or ``database``: a PostgreSQL URL, else
-    ``PHOTOBIRD_DATABASE`` if set). Cheap to open; every process (CLI, app, indexer) opens its own."""
+    ``PHOTOBIRD_DATABASE`` if set; ``Catalogue.OWN_FILE``: the folder's file regardless). Cheap to open; every
+    process (CLI, app, indexer) opens its own."""
 
-    def __init__(self, root: Path | str | None = None, migrate: bool = True, database: str | None = None) -> None:
+    def __init__(
+        self, root: Path | str | None = None, migrate: bool = True, database: str | engines.Catalogue | None = None
+    ) -> None:
         self.root = Path(root).expanduser().resolve() if root else config.default_library_dir().resolve()
         self.thumbs_dir = self.root / "thumbs"
         self.models_dir = self.root / "models"

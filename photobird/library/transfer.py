@@ -18,13 +18,12 @@ the user's decisions agrees with it (and a folder catalogue opened afterwards fi
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from sqlalchemy import URL, Connection, Table, func, insert, select
 
 from photobird.library import keepsake
 from photobird.library.db import engines, postgres, sequences
-from photobird.library.db.engines import DATABASE_ENV, DatabaseAddressError, EngineKind
+from photobird.library.db.engines import DatabaseAddressError, EngineKind
 from photobird.library.schema import Base, ModelVersion, Photo
 from photobird.library.store import Library, LibraryError
 from photobird.library.versions import SHIPPED_PREFIX
@@ -105,19 +104,6 @@ def _server_database(url: URL) -> tuple[str, int, str | None]:
     return (url.host or "localhost", url.port or 5432, url.database)
 
 
-@contextlib.contextmanager
-def _own_file() -> Iterator[None]:
-    """While a folder target is opened: its own SQLite file, even where ``PHOTOBIRD_DATABASE`` names a server
-    for every other catalogue this process opens (the source of a copy back from it). The variable is read
-    once, when the ``Library`` is made."""
-    saved = os.environ.pop(DATABASE_ENV, None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ[DATABASE_ENV] = saved
-
-
 def open_target(source: Library, to: str, folder: Path | None = None) -> Library:
     """The target of a copy, migrated to the newest schema and checked to be empty: ``to`` is a PostgreSQL URL
     (opened from ``folder``, by default the source's folder) or a library folder (its own SQLite file).
@@ -143,8 +129,7 @@ def open_target(source: Library, to: str, folder: Path | None = None) -> Library
         target = Library(root, migrate=False, database=to)
         target.check()  # a server that cannot be reached: one sentence, before anything is written
     else:
-        with _own_file():
-            target = Library(root, migrate=False)
+        target = Library(root, migrate=False, database=engines.Catalogue.OWN_FILE)
         if target.db_path.is_file() and target.db_path.stat().st_size:
             target.check()
     try:

@@ -32,6 +32,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
 from photobird.library import scan as scan_mod
+from photobird.library.db import locks
 from photobird.library.index import Indexer, IndexSummary, Phase, Progress, purge_missing
 from photobird.library.schema import Folder, Photo, PhotoState
 from photobird.library.store import Library
@@ -312,10 +313,13 @@ def watch(
                 continue
             stable, busy = settle({p for p in changes.files if os.path.lexists(p)})
             carried = busy  # still being written: look again next round
-            apply_changes(library, changes, stable)
-            for d in changes.dirs:
-                if os.path.isdir(d):
-                    scan_mod.scan_subtree(library, d)
+            # (under the scanning lock: on PostgreSQL an indexer on another computer may be scanning the same
+            # folders, and two writers would insert the same new file twice)
+            with locks.first_or_wait(library.engine, locks.Key.SCANNING):
+                apply_changes(library, changes, stable)
+                for d in changes.dirs:
+                    if os.path.isdir(d):
+                        scan_mod.scan_subtree(library, d)
             yield from run(scan_first=False, purge=False)
             yield from _purge(library)
     finally:

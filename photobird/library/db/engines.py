@@ -23,6 +23,13 @@ DATABASE_ENV = "PHOTOBIRD_DATABASE"
 PSYCOPG = "postgresql+psycopg"
 
 
+class Catalogue(enum.Enum):
+    """A catalogue named by where it is rather than by an address."""
+
+    #: The library folder's own SQLite file, whatever ``PHOTOBIRD_DATABASE`` says (a copy into a folder).
+    OWN_FILE = "own file"
+
+
 class EngineKind(enum.StrEnum):
     """The database engines a catalogue can live in."""
 
@@ -40,10 +47,12 @@ class DatabaseAddressError(ValueError):
     """The database asked for is not one PhotoBird can use; the message says so in one sentence."""
 
 
-def catalogue_url(sqlite_file: Path, database: str | None = None) -> URL:
+def catalogue_url(sqlite_file: Path, database: str | Catalogue | None = None) -> URL:
     """The catalogue's URL: ``database`` (``--database``) if given, else ``PHOTOBIRD_DATABASE`` if set, else
-    ``sqlite_file``'s. Raises ``DatabaseAddressError`` for an address that is no PostgreSQL URL (without
-    repeating any password in it)."""
+    ``sqlite_file``'s (always, for ``Catalogue.OWN_FILE``). Raises ``DatabaseAddressError`` for an address that
+    is no PostgreSQL URL (without repeating any password in it)."""
+    if database is Catalogue.OWN_FILE:
+        return sqlite.url(sqlite_file)
     source = "--database"
     if not database:
         database, source = os.environ.get(DATABASE_ENV), DATABASE_ENV
