@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import math
 import os
 import platform
 import shutil
@@ -290,10 +291,13 @@ def real_labels(models: Models) -> list[tuple[dict[str, float], float]]:
     return out
 
 
-def _jittered(p: float, factor: float) -> float:
-    """A source photo's probability, varied: as many photos share a value as in a real library (clipping at 1
-    would tie a third of the "animal" photos, which a real one never does, and ties are sorted by date)."""
-    return float(p * factor if p * factor < 1.0 else p)
+def _jittered(p: float, shift: float) -> float:
+    """A source photo's probability, varied by ``shift`` in log-odds: a value in (0, 1) as a network gives, and
+    no two photos the same, as in a real library (scaling and clipping would tie thousands of "animal" photos at
+    their source's value, and ties are sorted by date: a cost no real library has)."""
+    if not 0.0 < p < 1.0:
+        return float(p)
+    return float(1.0 / (1.0 + math.exp(-(math.log(p / (1.0 - p)) + shift))))
 
 
 def bulk_insert(lib: Library, batches: list[tuple[Any, list[dict[str, Any]]]]) -> None:
@@ -348,7 +352,7 @@ def generate_catalogue(lib: Library, n: int, models: Models) -> None:
     batch_photos, batch_labels, batch_scores = [], [], []
     for pid in range(1, n + 1):
         labels, bird = sources[int(rng.integers(len(sources)))]
-        jitter = rng.uniform(0.85, 1.1, len(labels))
+        jitter = rng.uniform(-0.6, 0.6, len(labels))
         taken = start + dt.timedelta(seconds=int(rng.integers(0, 20 * 365 * 86400)))
         make = makes[pid % len(makes)]
         name = f"img_{pid:06d}.jpg"
@@ -377,7 +381,7 @@ def generate_catalogue(lib: Library, n: int, models: Models) -> None:
                 {"photo_id": pid, "word_id": words[w], "p": 1.0}
                 for w in dict.fromkeys(PLACES[int(rng.integers(len(PLACES)))])
             )
-        batch_scores.append({"photo_id": pid, "model_id": model_id, "score": _jittered(bird, rng.uniform(0.9, 1.05))})
+        batch_scores.append({"photo_id": pid, "model_id": model_id, "score": _jittered(bird, rng.uniform(-0.3, 0.3))})
         if len(batch_photos) >= 5000 or pid == n:
             bulk_insert(lib, [(Photo, batch_photos), (PhotoLabel, batch_labels), (BirdScore, batch_scores)])
             batch_photos, batch_labels, batch_scores = [], [], []

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import faulthandler
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -845,6 +847,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         args.command = "gui"
+    if hasattr(signal, "SIGUSR1") and sys.__stderr__ is not None:
+        # kill -USR1 PID: what a process that seems stuck is doing, every thread, on the terminal it started from
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     from photobird import config, logs
 
     library_root = None if args.command == "classify" else args.library or config.default_library_dir()

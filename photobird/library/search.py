@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import math
 import os
 import re
 import time
@@ -274,12 +275,17 @@ class _Compiled:
     ids: str | None = None  # SELECT of the ids of the photos it matches (in any state), from indexes
     exact: bool = True  # ``arms`` and ``ids`` give exactly its photos (else ``member`` must check them too)
     estimate: str | None = None  # SELECT of about how many photos it matches (cheap)
+    #: ``estimate`` that stops counting at ``{cap}`` (a page needs to know only whether a term is that large).
+    estimate_upto: str | None = None
     size: int | None = None
     #: For a word: the join that gives its probability for the photo ``p`` (``{a}``: an alias), one lookup
     #: that both checks the photo has the word and ranks it, where ``member`` and ``conf`` would take two.
     join: str | None = None
     #: For a word: ``NOT member`` as the engine's planner reads an anti-join (``member`` is never NULL).
     absent: str | None = None
+    #: ``member`` as one lookup per photo, for a page whose photos are walked in order and checked until it
+    #: is full (``Spelling.probe``); None where ``member`` is that already.
+    probe: str | None = None
 
 
 @dataclass
@@ -367,6 +373,8 @@ class Searcher:
         ids: list[int] = []
         scores: list[float] = []
         with self.library.connect() as c:
+            if limit is not None:
+                spelling(c).one_page(c)
             sql, params = self._rows_sql(c, parsed, offset, limit)
             add_id, add_score = ids.append, scores.append
             for row in spelling(c).rows(c, sql, params):
@@ -391,6 +399,8 @@ class Searcher:
         PostgreSQL's ``EXPLAIN``), a line per step."""
         parsed = self.parse(query, folder)
         with self.library.connect() as c:
+            if limit is not None:
+                spelling(c).one_page(c)
             sql, params = self._rows_sql(c, parsed, offset, limit)
             return [row[-1] for row in c.execute(text(spelling(c).explain(sql)), params)]
 
@@ -413,30 +423,37 @@ class Searcher:
         positive = [self._term(c, t, b, model, word_ids, sets) for t in parsed.positive]
         negative = [self._term(c, t, b, model, word_ids, sets) for t in parsed.negative]
         ways_in = [t for t in positive if t.arms]
+        # a page decides between driving from a term and walking in order by whether page * photos < size**2:
+        # its sizes are counted up to the least size that passes (a million photos' "dog" is 120,000 rows to
+        # count, where 14,000 decide)
+        cap = None
+        if page is not None and ways_in:
+            photos = int(c.execute(text("SELECT max(id) FROM photos")).scalar() or 0)
+            cap = math.isqrt(page * photos) + 1
+
+        def sized(t: _Compiled) -> int:
+            if t.size is None:
+                counting = t.estimate_upto.format(cap=b(cap)) if cap and t.estimate_upto else t.estimate
+                t.size = int(c.execute(text(counting or "SELECT 0"), b.params).scalar() or 0)
+            return t.size
+
         driver = None
         if len(ways_in) == 1:
             driver = ways_in[0]
         elif ways_in:  # drive from the smallest...
-            for t in ways_in:
-                if t.size is None:
-                    t.size = int(c.execute(text(t.estimate or "SELECT 0"), b.params).scalar() or 0)
-            driver = min(ways_in, key=lambda t: t.size or 0)
+            driver = min(ways_in, key=sized)
             ranked = [t for t in positive if t.ranked]
-            if page is not None and len(ranked) == 1 and ranked[0].arms and ranked[0] is not driver:
-                # ...unless the one ranked term, walked in confidence order, fills the page sooner: when the
-                # others are independent of it, about one row in (photos / smallest) passes them ("italy dog")
-                photos = int(c.execute(text("SELECT max(id) FROM photos")).scalar() or 0)
-                if page * photos < (driver.size or 0) ** 2:
-                    driver = ranked[0]
-        if page is not None and driver is not None and not any(t.ranked for t in positive):
-            # nothing ranks the photos (a place, a person, a camera, a name): they are shown newest first, and
-            # walking the photos by date, checking each, passes about (photos / size) of them per match, where
-            # driving from the term sorts every one of its photos ("paris" among a million: 4,000 rows, not 50,000)
-            if driver.size is None and driver.estimate:
-                driver.size = int(c.execute(text(driver.estimate), b.params).scalar() or 0)
-            photos = int(c.execute(text("SELECT max(id) FROM photos")).scalar() or 0)
-            if driver.size is not None and page * photos < driver.size**2:
-                driver = None
+            # ...unless the one ranked term, walked in confidence order, fills the page sooner: when the others
+            # are independent of it, about one row in (photos / smallest) passes them ("italy dog")
+            one_ranked = len(ranked) == 1 and ranked[0].arms and ranked[0] is not driver
+            if cap is not None and one_ranked and sized(driver) >= cap:
+                driver = ranked[0]
+        # nothing ranks the photos (a place, a person, a camera, a name): they are shown newest first, and walking
+        # the photos by date, checking each, passes about (photos / size) of them per match, where driving from
+        # the term sorts every one of its photos ("paris" among a million: 4,000 rows, not 50,000)
+        unranked = driver is not None and not any(t.ranked for t in positive)
+        if cap is not None and unranked and (driver.estimate or driver.size is not None) and sized(driver) >= cap:
+            driver = None
         return _Plan(positive, negative, driver, b)
 
     @staticmethod
@@ -448,6 +465,7 @@ class Searcher:
             term,
             member=f"EXISTS (SELECT 1 FROM {label})",
             absent=f"NOT EXISTS (SELECT 1 FROM {label})",
+            probe=b.sp.probe(f"SELECT 1 FROM {label}"),
             conf=f"(SELECT l.p FROM {label})" if ranked else "1.0",
             ranked=ranked,
             arms=[
@@ -459,6 +477,9 @@ class Searcher:
             ],
             ids=f"SELECT photo_id AS id FROM photo_labels WHERE word_id = {w} AND p >= {t}",
             estimate=f"SELECT count(*) FROM photo_labels WHERE word_id = {w} AND p >= {t}",
+            estimate_upto=(
+                f"SELECT count(*) FROM (SELECT 1 FROM photo_labels WHERE word_id = {w} AND p >= {t} LIMIT {{cap}}) AS f"
+            ),
             join=(
                 f"photo_labels {{a}} ON {{a}}.photo_id = p.id AND {{a}}.word_id = {w} AND {{a}}.p >= {t}"
                 if ranked
@@ -496,9 +517,11 @@ class Searcher:
                 named = [int(term.value.partition(":")[2])] if term.value.startswith("person:") else [-1]
             people = ", ".join(b(pid) for pid in named)
             ids = f"SELECT DISTINCT photo_id AS id FROM faces WHERE person_id IN ({people})"
+            faces = f"SELECT 1 FROM faces f WHERE f.photo_id = p.id AND f.person_id IN ({people})"
             return _Compiled(
                 term,
-                member=f"EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = p.id AND f.person_id IN ({people}))",
+                member=f"EXISTS ({faces})",
+                probe=b.sp.probe(faces),
                 arms=[_Arm(f"({ids}) d {b.sp.join} photos p ON p.id = d.id", (), "1.0")],
                 ids=ids,
                 estimate=f"SELECT count(*) FROM ({ids}) AS f",
@@ -615,18 +638,25 @@ class Searcher:
             arms=[users, by_model],
             ids=f"{users_ids} UNION ALL {model_ids}",
             estimate=f"SELECT (SELECT count(*) FROM bird_scores WHERE model_id = {m} AND score >= {t}) + {users_n}",
+            estimate_upto=(
+                f"SELECT (SELECT count(*) FROM (SELECT 1 FROM bird_scores WHERE model_id = {m} AND score >= {t} "
+                f"LIMIT {{cap}}) AS f) + {users_n}"
+            ),
         )
 
     @staticmethod
-    def _conditions(plan: _Plan, *, sets: bool, joined: tuple[_Compiled, ...] = ()) -> list[str]:
+    def _conditions(plan: _Plan, *, sets: bool, page: bool, joined: tuple[_Compiled, ...] = ()) -> list[str]:
         """What each photo the driver yields must also satisfy (``joined`` terms are checked by their join).
         ``sets``: an excluded word or "bird" as a set of ids (built once: for a query that reads every match, or
         a page walked in confidence order, where many rows may go by before the page is full) rather than a
-        check per row (a page of the newest photos)."""
+        check per row (a page of the newest photos). ``page``: the query stops at a page, so the other terms
+        are checked photo by photo as the driver yields them (``probe``)."""
         conds = [_INDEXED]
         if plan.driver is not None and not plan.driver.exact:
             conds.append(plan.driver.member)
-        conds += [t.member for t in plan.positive if t is not plan.driver and t not in joined]
+        conds += [
+            t.probe if page and t.probe else t.member for t in plan.positive if t is not plan.driver and t not in joined
+        ]
         anti_joins = plan.binds.sp.anti_joins
         for t in plan.negative:
             if sets and t.ranked and not anti_joins:
@@ -642,14 +672,14 @@ class Searcher:
         plan = self._plan(c, parsed, sets=sets, page=None if limit is None else offset + limit)
         sp = plan.binds.sp
         if plan.driver is None:  # the photos, newest first: SQLite walks ix_photos_state_taken in order
-            conds = self._conditions(plan, sets=sets)
+            conds = self._conditions(plan, sets=sets, page=limit is not None)
             sql = f"SELECT p.id, 1.0 FROM photos p WHERE {_and(conds)} ORDER BY {sp.newest_first('p.taken_at')}, p.id"
         else:  # each arm walks its index in confidence order; SQLite merges them
             # the other words: joined, one lookup each for "has it" and "how surely"
             joined = tuple(t for t in plan.ranked_others if t.join)
             joins = "".join(f" {sp.join} {t.join.format(a=f'o{i}')}" for i, t in enumerate(joined))  # type: ignore[union-attr]
             others = [f"o{i}.p" for i in range(len(joined))] + [t.conf for t in plan.ranked_others if not t.join]
-            conds = self._conditions(plan, sets=True, joined=joined)
+            conds = self._conditions(plan, sets=True, page=limit is not None, joined=joined)
             order = f" ORDER BY score DESC, {sp.newest_first('taken_at')}, id"
             # (PostgreSQL merges arms in order only when each is cut to the page: it would join every match first)
             each = None if limit is None or len(plan.driver.arms) < 2 or not sp.cuts_each_arm else offset + limit

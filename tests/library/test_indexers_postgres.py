@@ -248,6 +248,19 @@ def _watching(lib: Library, name: str) -> bool:
         )
 
 
+def _ended(proc: subprocess.Popen[bytes], timeout: float = 120) -> int:
+    """``proc``'s exit status once it ends; if it has not ended in ``timeout`` seconds, the test fails with
+    what each of its threads was doing (the CLI prints that on SIGUSR1)."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(3)
+        proc.kill()
+        _, stderr = proc.communicate()
+        pytest.fail(f"it did not end within {timeout:.0f} s of being stopped; its threads:\n{stderr.decode()}")
+
+
 def test_a_second_watch_says_who_watches_and_takes_over(tmp_path: Path, postgres_url: str) -> None:
     lib = Library(tmp_path / "setup", database=postgres_url)
     (tmp_path / "photos").mkdir()
@@ -276,14 +289,14 @@ def test_a_second_watch_says_who_watches_and_takes_over(tmp_path: Path, postgres
         assert said.rstrip().endswith("this one takes over when it stops.")
         assert not _watching(lib, "second")
         first.send_signal(signal.SIGINT)
-        assert first.wait(timeout=60) == 0
+        assert _ended(first) == 0
         start = time.monotonic()
         while not _watching(lib, "second"):
             assert second.poll() is None, second.stderr.read().decode()
             assert time.monotonic() - start < 60, "the second watcher never took over"
             time.sleep(0.1)
         second.send_signal(signal.SIGINT)
-        assert second.wait(timeout=60) == 0
+        assert _ended(second) == 0
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:
