@@ -218,6 +218,25 @@ def test_the_first_page_walks_an_index_in_order(library: Library, catalogue: Cat
     assert "MERGE (UNION ALL)" in plan  # the user's birds and the model's, merged in order
 
 
+def test_a_postgresql_page_checks_the_other_words_photo_by_photo(
+    library: Library, catalogue: Catalogue, engine: EngineKind
+) -> None:
+    """PostgreSQL's side of the test above: a page walked in order looks each photo's other words up as it goes
+    (a SubPlan per photo), where an EXISTS becomes a join that reads all of the other word's photos first; and
+    it starts no parallel workers, which cost more than a page reads."""
+    if engine is not EngineKind.POSTGRESQL:
+        pytest.skip("SQLite keeps an EXISTS a lookup per row: the test above")
+    searcher = Searcher(library)
+    for q in ("paris dog", "paris"):
+        plan = searcher.explain(q, 0, 1)
+        assert any("SubPlan" in step for step in plan), (q, plan)
+        assert not any("Join" in step and "Anti" not in step for step in plan if "photo_labels" in step), (q, plan)
+        assert not any("Gather" in step for step in plan), (q, plan)
+    assert [h.photo_id for h in searcher.page("paris dog", 0, 1)] == [h.photo_id for h in searcher.search("paris dog")][
+        :1
+    ]
+
+
 def test_names_found_through_the_trigram_index_or_row_by_row_agree(
     library: Library, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch, engine: EngineKind
 ) -> None:
