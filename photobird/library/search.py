@@ -286,6 +286,20 @@ class _Compiled:
     #: ``member`` as one lookup per photo, for a page whose photos are walked in order and checked until it
     #: is full (``Spelling.probe``); None where ``member`` is that already.
     probe: str | None = None
+    #: For a word: its photos tied at its highest probability, which a page reads in date order (``_TopTies``).
+    top_ties: _TopTies | None = None
+
+
+@dataclass(frozen=True)
+class _TopTies:
+    """A word's photos tied at its highest probability. Many photos are certain of the broad words (a quarter of
+    the "animal" photos at exactly 1.0), and ties are shown newest first: read in confidence order, every one of
+    them must be read and sorted by date before the first row (90,000 among a million). Read by walking the
+    photos newest first instead, looking the word up in each, a page takes (photos / tied) lookups per row."""
+
+    top: str  # SELECT of the highest probability
+    count_upto: str  # SELECT of how many photos have it, counted up to ``{cap}`` (``{top}``: its value)
+    member: str  # the photo ``p`` has it (``{top}``), one lookup per photo
 
 
 @dataclass
@@ -479,6 +493,16 @@ class Searcher:
             estimate=f"SELECT count(*) FROM photo_labels WHERE word_id = {w} AND p >= {t}",
             estimate_upto=(
                 f"SELECT count(*) FROM (SELECT 1 FROM photo_labels WHERE word_id = {w} AND p >= {t} LIMIT {{cap}}) AS f"
+            ),
+            top_ties=(
+                _TopTies(
+                    f"SELECT max(p) FROM photo_labels WHERE word_id = {w}",
+                    f"SELECT count(*) FROM (SELECT 1 FROM photo_labels WHERE word_id = {w} AND p = {{top}} "
+                    "LIMIT {cap}) AS f",
+                    f"(SELECT l.p FROM photo_labels l WHERE l.photo_id = p.id AND l.word_id = {w}) = {{top}}",
+                )
+                if ranked
+                else None
             ),
             join=(
                 f"photo_labels {{a}} ON {{a}}.photo_id = p.id AND {{a}}.word_id = {w} AND {{a}}.p >= {t}"
@@ -679,8 +703,21 @@ class Searcher:
             joined = tuple(t for t in plan.ranked_others if t.join)
             joins = "".join(f" {sp.join} {t.join.format(a=f'o{i}')}" for i, t in enumerate(joined))  # type: ignore[union-attr]
             others = [f"o{i}.p" for i in range(len(joined))] + [t.conf for t in plan.ranked_others if not t.join]
-            conds = self._conditions(plan, sets=True, page=limit is not None, joined=joined)
+            conds = self._conditions(plan, sets=sets, page=limit is not None, joined=joined)
             order = f" ORDER BY score DESC, {sp.newest_first('taken_at')}, id"
+            top = None if limit is None or others else self._top_of_many(c, plan, offset + limit)
+            if top is not None:  # the word's photos tied at its top newest first, then the rest by confidence
+                assert plan.driver.top_ties is not None
+                arm, n, at = plan.driver.arms[0], plan.binds(offset + limit), plan.binds(top)
+                tied = _and([plan.driver.top_ties.member.format(top=at), *conds])
+                rest = _and([*arm.where, f"{arm.conf} < {at}", *conds])
+                sql = (
+                    f"SELECT id, score, taken_at FROM (SELECT p.id AS id, {at} AS score, p.taken_at AS taken_at "
+                    f"FROM photos p WHERE {tied} ORDER BY {sp.newest_first('p.taken_at')}, p.id LIMIT {n}) AS t "
+                    f"UNION ALL SELECT id, score, taken_at FROM (SELECT p.id AS id, {arm.conf} AS score, "
+                    f"p.taken_at AS taken_at FROM {arm.source} WHERE {rest}{order} LIMIT {n}) AS r{order}"
+                )
+                return sql + sp.limit(plan.binds(int(limit)), plan.binds(int(offset))), plan.binds.params  # type: ignore[arg-type]
             # (PostgreSQL merges arms in order only when each is cut to the page: it would join every match first)
             each = None if limit is None or len(plan.driver.arms) < 2 or not sp.cuts_each_arm else offset + limit
             selects = []
@@ -695,6 +732,23 @@ class Searcher:
         if limit is not None or offset:
             sql += sp.limit(None if limit is None else plan.binds(int(limit)), plan.binds(int(offset)))
         return sql, plan.binds.params
+
+    @staticmethod
+    def _top_of_many(c: Any, plan: _Plan, page: int) -> float | None:
+        """The driving word's highest probability, when so many of its photos share it that a page of them is
+        found sooner by walking the photos by date (``_TopTies``): more than the square root of (page x photos),
+        as for a term that ranks nothing (``_plan``). None otherwise: the page walks the word in order."""
+        driver, b = plan.driver, plan.binds
+        if driver is None or driver.top_ties is None or len(driver.arms) != 1:
+            return None
+        top = c.execute(text(driver.top_ties.top), b.params).scalar()
+        if top is None:
+            return None
+        photos = int(c.execute(text("SELECT max(id) FROM photos")).scalar() or 0)
+        cap = math.isqrt(page * photos) + 1
+        counting = driver.top_ties.count_upto.format(top=":top", cap=":cap")
+        tied = int(c.execute(text(counting), {**b.params, "top": top, "cap": cap}).scalar() or 0)
+        return float(top) if tied >= cap else None
 
     def _count(self, c: Any, parsed: ParsedQuery) -> int:
         plan = self._plan(c, parsed, sets=True)

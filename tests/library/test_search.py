@@ -17,11 +17,11 @@ from sqlalchemy import delete, update
 
 from photobird.library import search as search_mod
 from photobird.library.db.engines import EngineKind
-from photobird.library.schema import Base, Folder, Photo, UserLabel, compared_by_alembic
+from photobird.library.schema import Base, Folder, Photo, PhotoLabel, UserLabel, compared_by_alembic
 from photobird.library.search import LABEL_THRESHOLD, Searcher, parse
 from photobird.library.store import Library, _alembic_config
 
-from .conftest import Catalogue, make_catalogue
+from .conftest import CATALOGUE_WORDS, Catalogue, make_catalogue
 
 pytestmark = pytest.mark.both_engines
 
@@ -151,6 +151,32 @@ def test_without_a_ranking_term_newest_first_then_by_id(library: Library, catalo
             if by_id[a.photo_id]["taken_at"] == by_id[b.photo_id]["taken_at"]:
                 assert a.photo_id < b.photo_id, q  # same date: by id
     assert any(by_id[h.photo_id]["taken_at"] is None for h in searcher.search(""))
+
+
+def test_photos_tied_at_a_words_top_are_paged_newest_first(
+    library: Library, catalogue: Catalogue, engine: EngineKind
+) -> None:
+    """Many photos certain of a word (exactly 1.0, as the broad words are): a short page reads them by walking
+    the photos newest first, and every page is still the slice of the full order, the tied ones newest first and
+    then the rest by confidence; a long page reads the word in order as usual."""
+    dog = CATALOGUE_WORDS.index("dog") + 1
+    tied = sorted(pid for pid, word in catalogue.labels if word == "dog")[::2]
+    for pid in tied:
+        catalogue.labels[(pid, "dog")] = 1.0
+    with library.session() as s:
+        s.execute(update(PhotoLabel).where(PhotoLabel.word_id == dog, PhotoLabel.photo_id.in_(tied)).values(p=1.0))
+    searcher = Searcher(library)
+    for q in ("dog", "dog -terrier", "dog 2019", "dog -bird", "dog -paris"):
+        expected = reference(catalogue, q, searcher)
+        assert [(h.photo_id, h.score) for h in searcher.search(q)] == expected, q
+        assert sum(score == 1.0 for _, score in expected) > 10, q  # (enough of them tied to read by date)
+        for limit in (1, 5):
+            for offset in (0, 1, 3, len(expected) - 2):
+                page = [(h.photo_id, h.score) for h in searcher.page(q, offset, limit)]
+                assert page == expected[offset : offset + limit], (q, offset, limit)
+    if engine is EngineKind.SQLITE:  # (PostgreSQL plans by cost: its side is measured by bench/index_bench.py)
+        assert any("ix_photos_state_taken" in step for step in searcher.explain("dog", 0, 5))
+        assert not any("ix_photos_state_taken" in step for step in searcher.explain("dog", 0, 200))
 
 
 def test_negation_and_the_users_own_labels(library: Library, catalogue: Catalogue) -> None:
