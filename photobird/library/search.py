@@ -297,7 +297,7 @@ class _TopTies:
     them must be read and sorted by date before the first row (90,000 among a million). Read by walking the
     photos newest first instead, looking the word up in each, a page takes (photos / tied) lookups per row."""
 
-    top: str  # SELECT of the highest probability
+    top: str  # SELECT of the highest probability (NULL when no photo has the word)
     count_upto: str  # SELECT of how many photos have it, counted up to ``{cap}`` (``{top}``: its value)
     member: str  # the photo ``p`` has it (``{top}``), one lookup per photo
 
@@ -496,7 +496,7 @@ class Searcher:
             ),
             top_ties=(
                 _TopTies(
-                    f"SELECT max(p) FROM photo_labels WHERE word_id = {w}",
+                    f"SELECT max(p) FROM photo_labels WHERE word_id = {w} AND p >= {t}",
                     f"SELECT count(*) FROM (SELECT 1 FROM photo_labels WHERE word_id = {w} AND p = {{top}} "
                     "LIMIT {cap}) AS f",
                     f"(SELECT l.p FROM photo_labels l WHERE l.photo_id = p.id AND l.word_id = {w}) = {{top}}",
@@ -671,10 +671,10 @@ class Searcher:
     @staticmethod
     def _conditions(plan: _Plan, *, sets: bool, page: bool, joined: tuple[_Compiled, ...] = ()) -> list[str]:
         """What each photo the driver yields must also satisfy (``joined`` terms are checked by their join).
-        ``sets``: an excluded word or "bird" as a set of ids (built once: for a query that reads every match, or
-        a page walked in confidence order, where many rows may go by before the page is full) rather than a
-        check per row (a page of the newest photos). ``page``: the query stops at a page, so the other terms
-        are checked photo by photo as the driver yields them (``probe``)."""
+        ``sets``: an excluded word or "bird" as a set of ids, built once, for a query that reads every match,
+        rather than a check per row, for a page: building the set of a million photos' "person" (350,000) costs
+        more than checking the few thousand rows a page goes through. ``page``: the other terms are checked
+        photo by photo as the driver yields them (``probe``)."""
         conds = [_INDEXED]
         if plan.driver is not None and not plan.driver.exact:
             conds.append(plan.driver.member)
@@ -707,7 +707,7 @@ class Searcher:
             order = f" ORDER BY score DESC, {sp.newest_first('taken_at')}, id"
             top = None if limit is None or others else self._top_of_many(c, plan, offset + limit)
             if top is not None:  # the word's photos tied at its top newest first, then the rest by confidence
-                assert plan.driver.top_ties is not None
+                assert plan.driver.top_ties is not None and limit is not None
                 arm, n, at = plan.driver.arms[0], plan.binds(offset + limit), plan.binds(top)
                 tied = _and([plan.driver.top_ties.member.format(top=at), *conds])
                 rest = _and([*arm.where, f"{arm.conf} < {at}", *conds])
@@ -717,7 +717,7 @@ class Searcher:
                     f"UNION ALL SELECT id, score, taken_at FROM (SELECT p.id AS id, {arm.conf} AS score, "
                     f"p.taken_at AS taken_at FROM {arm.source} WHERE {rest}{order} LIMIT {n}) AS r{order}"
                 )
-                return sql + sp.limit(plan.binds(int(limit)), plan.binds(int(offset))), plan.binds.params  # type: ignore[arg-type]
+                return sql + sp.limit(plan.binds(int(limit)), plan.binds(int(offset))), plan.binds.params
             # (PostgreSQL merges arms in order only when each is cut to the page: it would join every match first)
             each = None if limit is None or len(plan.driver.arms) < 2 or not sp.cuts_each_arm else offset + limit
             selects = []

@@ -174,6 +174,11 @@ def test_photos_tied_at_a_words_top_are_paged_newest_first(
             for offset in (0, 1, 3, len(expected) - 2):
                 page = [(h.photo_id, h.score) for h in searcher.page(q, offset, limit)]
                 assert page == expected[offset : offset + limit], (q, offset, limit)
+    # tied below the threshold: no match, however many
+    boat = CATALOGUE_WORDS.index("boat") + 1
+    with library.session() as s:
+        s.execute(update(PhotoLabel).where(PhotoLabel.word_id == boat).values(p=LABEL_THRESHOLD / 2))
+    assert searcher.page("boat", 0, 1) == [] and searcher.search("boat") == [] and searcher.count("boat") == 0
     if engine is EngineKind.SQLITE:  # (PostgreSQL plans by cost: its side is measured by bench/index_bench.py)
         assert any("ix_photos_state_taken" in step for step in searcher.explain("dog", 0, 5))
         assert not any("ix_photos_state_taken" in step for step in searcher.explain("dog", 0, 200))
