@@ -387,8 +387,7 @@ class Searcher:
         ids: list[int] = []
         scores: list[float] = []
         with self.library.connect() as c:
-            if limit is not None:
-                spelling(c).one_page(c)
+            spelling(c).searching(c, page=limit is not None)
             sql, params = self._rows_sql(c, parsed, offset, limit)
             add_id, add_score = ids.append, scores.append
             for row in spelling(c).rows(c, sql, params):
@@ -400,6 +399,7 @@ class Searcher:
         """How many photos match: ``len(search(query, folder=folder))``, without fetching them."""
         parsed = self.parse(query, folder)
         with self.library.connect() as c:
+            spelling(c).searching(c, page=False)
             return self._count(c, parsed)
 
     def search(self, query: str, limit: int | None = None, folder: str | None = None) -> list[Hit]:
@@ -413,8 +413,7 @@ class Searcher:
         PostgreSQL's ``EXPLAIN``), a line per step."""
         parsed = self.parse(query, folder)
         with self.library.connect() as c:
-            if limit is not None:
-                spelling(c).one_page(c)
+            spelling(c).searching(c, page=limit is not None)
             sql, params = self._rows_sql(c, parsed, offset, limit)
             return [row[-1] for row in c.execute(text(spelling(c).explain(sql)), params)]
 
