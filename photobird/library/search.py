@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select, text
 
 from photobird.library.db.spelling import Spelling, contains, spelling
-from photobird.library.schema import Person, Photo, PhotoState, Word
+from photobird.library.schema import Person, PhotoState, Word
 from photobird.library.store import Library
 from photobird.models.words import BIRD_WORD, Lexicon, WordKind, load_lexicon
 
@@ -219,6 +219,13 @@ FOLDER_INDEX_MAX = 2000
 _INDEXED = f"p.state = '{PhotoState.INDEXED}'"
 #: The photos that are not indexed (pending, failed, missing): usually few; through ix_photos_state.
 _NOT_INDEXED = f"SELECT id FROM photos WHERE state < '{PhotoState.INDEXED}' OR state > '{PhotoState.INDEXED}'"
+#: The camera makes in the library, one index lookup each (a "loose index scan": the least make, then the least
+#: after it, and so on), where ``SELECT DISTINCT`` reads every photo's (40 ms among a million, every few seconds).
+_CAMERA_MAKES = (
+    "WITH RECURSIVE m(make) AS (SELECT min(camera_make) FROM photos UNION ALL "
+    "SELECT (SELECT min(camera_make) FROM photos WHERE camera_make > m.make) FROM m WHERE m.make IS NOT NULL) "
+    "SELECT make FROM m WHERE make IS NOT NULL"
+)
 _USER_LABEL = "(SELECT u.label FROM user_labels u WHERE u.content_hash = p.content_hash)"
 _USER_DECIDED = "u.label IN ('bird', 'not-bird')"
 
@@ -330,10 +337,8 @@ class Searcher:
         typed."""
         now = time.monotonic()
         if self._cameras is None or now - self._cameras[0] > 10:
-            with self.library.session() as s:
-                makes = tuple(
-                    m for m in s.scalars(select(Photo.camera_make).where(Photo.camera_make.is_not(None)).distinct())
-                )
+            with self.library.connect() as c:
+                makes = tuple(m for (m,) in c.execute(text(_CAMERA_MAKES)))
             self._cameras = (now, frozenset(m.lower().split()[0] for m in makes if m.strip()), makes)
         return self._cameras[1], self._cameras[2]
 
