@@ -317,6 +317,9 @@ class _Plan:
     negative: list[_Compiled]
     driver: _Compiled | None  # what the query is driven from (None: the photos, newest first)
     binds: _Binds
+    #: For a page: the least size of a term, or of a word's tied top, that a walk in order passes sooner than
+    #: reading all of it (size**2 > page x photos); None for a query that reads every match.
+    cap: int | None = None
 
     @property
     def ranked_others(self) -> list[_Compiled]:
@@ -472,7 +475,7 @@ class Searcher:
         unranked = driver is not None and not any(t.ranked for t in positive)
         if cap is not None and unranked and (driver.estimate or driver.size is not None) and sized(driver) >= cap:
             driver = None
-        return _Plan(positive, negative, driver, b)
+        return _Plan(positive, negative, driver, b, cap)
 
     @staticmethod
     def _label(term: Term, b: _Binds, word_ids: dict[str, int]) -> _Compiled:
@@ -709,7 +712,7 @@ class Searcher:
             others = [f"o{i}.p" for i in range(len(joined))] + [t.conf for t in plan.ranked_others if not t.join]
             conds = self._conditions(plan, sets=sets, page=limit is not None, joined=joined)
             order = f" ORDER BY score DESC, {sp.newest_first('taken_at')}, id"
-            top = None if limit is None or others else self._top_of_many(c, plan, offset + limit)
+            top = None if limit is None or others else self._top_of_many(c, plan)
             if top is not None:  # the word's photos tied at its top newest first, then the rest by confidence
                 assert plan.driver.top_ties is not None and limit is not None
                 arm, n, at = plan.driver.arms[0], plan.binds(offset + limit), plan.binds(top)
@@ -738,21 +741,19 @@ class Searcher:
         return sql, plan.binds.params
 
     @staticmethod
-    def _top_of_many(c: Any, plan: _Plan, page: int) -> float | None:
+    def _top_of_many(c: Any, plan: _Plan) -> float | None:
         """The driving word's highest probability, when so many of its photos share it that a page of them is
         found sooner by walking the photos by date (``_TopTies``): more than the square root of (page x photos),
         as for a term that ranks nothing (``_plan``). None otherwise: the page walks the word in order."""
         driver, b = plan.driver, plan.binds
-        if driver is None or driver.top_ties is None or len(driver.arms) != 1:
+        if driver is None or driver.top_ties is None or len(driver.arms) != 1 or plan.cap is None:
             return None
         top = c.execute(text(driver.top_ties.top), b.params).scalar()
         if top is None:
             return None
-        photos = int(c.execute(text("SELECT max(id) FROM photos")).scalar() or 0)
-        cap = math.isqrt(page * photos) + 1
         counting = driver.top_ties.count_upto.format(top=":top", cap=":cap")
-        tied = int(c.execute(text(counting), {**b.params, "top": top, "cap": cap}).scalar() or 0)
-        return float(top) if tied >= cap else None
+        tied = int(c.execute(text(counting), {**b.params, "top": top, "cap": plan.cap}).scalar() or 0)
+        return float(top) if tied >= plan.cap else None
 
     def _count(self, c: Any, parsed: ParsedQuery) -> int:
         plan = self._plan(c, parsed, sets=True)
