@@ -269,7 +269,15 @@ def test_a_second_watch_says_who_watches_and_takes_over(tmp_path: Path, postgres
     def watcher(name: str) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "photobird", "--library", str(tmp_path / name)]
         command += ["--database", f"{postgres_url}?application_name={name}", "index", "--watch"]
-        return subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # (Ctrl+C as at a terminal: a test run started in the background, as by nohup, passes SIGINT on ignored,
+        # and Python leaves an ignored SIGINT ignored, so the watcher would never hear it)
+        return subprocess.Popen(
+            command,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
 
     first = watcher("first")
     second = None
