@@ -447,7 +447,9 @@ def test_while_indexing_the_status_the_folders_and_the_grid_agree(qtbot, tmp_pat
     win.start_indexing()
     wait_up_to_date(qtbot, win)
     timer.stop()
-    assert len({s[0] for s in seen}) >= 3, seen  # it was seen at several stages of the run
+    # it was seen mid-run, between two commits (how many commits a run of 120 takes depends on the machine's
+    # speed: 64 photos or a second each, so a fast run has one, at about half way)
+    assert any(0 < done < total for done, total, *_ in seen), seen
     for done, total, photos_in_folder, to_do, in_grid in seen:
         assert (total, total - done, done) == (photos_in_folder, to_do, in_grid), seen
     win.close()
