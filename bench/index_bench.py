@@ -374,12 +374,12 @@ def generate_catalogue(lib: Library, n: int, models: Models) -> None:
             }
         )
         batch_labels.extend(
-            {"photo_id": pid, "word_id": words[w], "p": _jittered(p, j)}
+            {"photo_id": pid, "word_id": words[w], "p": _jittered(p, j), "taken_at": taken}
             for (w, p), j in zip(labels.items(), jitter, strict=True)
         )
         if rng.random() < 0.3:
             batch_labels.extend(
-                {"photo_id": pid, "word_id": words[w], "p": 1.0}
+                {"photo_id": pid, "word_id": words[w], "p": 1.0, "taken_at": taken}
                 for w in dict.fromkeys(PLACES[int(rng.integers(len(PLACES)))])
             )
         batch_scores.append({"photo_id": pid, "model_id": model_id, "score": _jittered(bird, rng.uniform(-0.3, 0.3))})

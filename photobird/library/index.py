@@ -365,7 +365,8 @@ class _Writer:
         """The analysed photos' words and label rows, adding the words the catalogue has not seen yet in ``s``."""
         exif = [o.decoded.exif for o, _ in analysed if o.decoded is not None]
         words = self.labelling.words_for([a.labels for _, a in analysed], [(e.latitude, e.longitude) for e in exif])
-        return words, self.labelling.rows(s, [o.job.photo_id for o, _ in analysed], words) if analysed else []
+        ids = [o.job.photo_id for o, _ in analysed]
+        return words, self.labelling.rows(s, ids, words, [e.taken for e in exif]) if analysed else []
 
     def _write_analysed(self, s: Any, analysed: list[tuple[Outcome, Analysis]], labelled: _Labels, now: Any) -> None:
         """A batch of analysed photos in a few statements (executemany), not seven per photo: on a CPU the
@@ -496,7 +497,10 @@ class _Writer:
             s.execute(insert(Embedding), [{"photo_id": job.photo_id, "embedder_id": self.embedder_id, "vector": vec}])
         labels = s.execute(select(PhotoLabel.word_id, PhotoLabel.p).where(PhotoLabel.photo_id == twin.id)).all()
         if labels:
-            s.execute(insert(PhotoLabel), [{"photo_id": job.photo_id, "word_id": w, "p": p} for w, p in labels])
+            s.execute(
+                insert(PhotoLabel),
+                [{"photo_id": job.photo_id, "word_id": w, "p": p, "taken_at": twin.taken_at} for w, p in labels],
+            )
         scores = s.execute(select(BirdScore.model_id, BirdScore.score).where(BirdScore.photo_id == twin.id)).all()
         if scores:
             s.execute(insert(BirdScore), [{"photo_id": job.photo_id, "model_id": m, "score": sc} for m, sc in scores])

@@ -11,6 +11,7 @@ where it stopped.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
 from collections.abc import Generator, Iterable, Sequence
@@ -89,8 +90,11 @@ class Labelling:
             for i, w in s.execute(select(Word.id, Word.word).where(Word.word.in_([r["word"] for r in missing]))):
                 self.word_ids[w] = i
 
-    def rows(self, s: Any, photo_ids: Sequence[int], words: Sequence[PhotoWords]) -> list[dict[str, Any]]:
-        """``photo_labels`` rows for these photos (adding new words to the words table)."""
+    def rows(
+        self, s: Any, photo_ids: Sequence[int], words: Sequence[PhotoWords], taken: Sequence[dt.datetime | None]
+    ) -> list[dict[str, Any]]:
+        """``photo_labels`` rows for these photos (adding new words to the words table); ``taken``: each photo's
+        date taken, as its row in ``photos`` has it (search's index orders a word's photos by it)."""
         kinds = self.lexicon.kinds
         self._ensure_words(
             s,
@@ -100,10 +104,12 @@ class Labelling:
             ],
         )
         out = []
-        for pid, pw in zip(photo_ids, words, strict=True):
-            out.extend({"photo_id": pid, "word_id": self.word_ids[w], "p": p} for w, p in pw.labels.items())
+        for pid, pw, at in zip(photo_ids, words, taken, strict=True):
             out.extend(
-                {"photo_id": pid, "word_id": self.word_ids[w], "p": PLACE_P}
+                {"photo_id": pid, "word_id": self.word_ids[w], "p": p, "taken_at": at} for w, p in pw.labels.items()
+            )
+            out.extend(
+                {"photo_id": pid, "word_id": self.word_ids[w], "p": PLACE_P, "taken_at": at}
                 for w in pw.place_words
                 if w not in pw.labels
             )
@@ -149,7 +155,7 @@ def relabel(
             if not labelling.word_ids:
                 labelling.load_words(s)
             rows = s.execute(
-                select(Photo.id, Photo.latitude, Photo.longitude, Embedding.vector)
+                select(Photo.id, Photo.latitude, Photo.longitude, Embedding.vector, Photo.taken_at)
                 .join(Embedding, (Embedding.photo_id == Photo.id) & (Embedding.embedder_id == embedder_id))
                 .where(
                     Photo.state == PhotoState.INDEXED,
@@ -165,7 +171,7 @@ def relabel(
             vectors = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f2").reshape(len(rows), -1)
             words = labelling.words_for(labelling.labeller.labels(vectors), [(r[1], r[2]) for r in rows])
             s.execute(delete(PhotoLabel).where(PhotoLabel.photo_id.in_(ids)))
-            label_rows = labelling.rows(s, ids, words)
+            label_rows = labelling.rows(s, ids, words, [r[4] for r in rows])
             if label_rows:
                 s.execute(insert(PhotoLabel), label_rows)
             s.execute(

@@ -198,10 +198,10 @@ def parse(
 # A page (what the GUI shows first) is one SELECT over the photo rows ``p``, *driven* by a way in that comes in
 # the order results are shown, so that SQLite stops at the LIMIT: the photos themselves, newest first
 # (ix_photos_state_taken), when no term ranks them; else a ranked term's rows in confidence order (a word:
-# ix_photo_labels_word_p_photo; "bird": the user's own birds merged with ix_bird_scores_model_score_photo); or,
-# when it is the smallest way in, the few photos whose names contain a rare text (the trigram index) or a place's
-# photos. Every other term is a check on each row walked. Several ranked words rank by the weakest, an order no
-# index has: those are read from the smallest and sorted.
+# ix_photo_labels_word_p_taken, ties newest first; "bird": the user's own birds merged with
+# ix_bird_scores_model_score_photo); or, when it is the smallest way in, the few photos whose names contain a rare
+# text (the trigram index) or a place's photos. Every other term is a check on each row walked. Several ranked
+# words rank by the weakest, an order no index has: those are read from the smallest and sorted.
 #
 # A count, or every result at once, reads all the matches instead: there a ranked term is a set of photo ids read
 # from its covering index (built once, then probed), the photos table is read only for a date, camera or name
@@ -262,12 +262,15 @@ class _Binds:
 
 @dataclass(frozen=True)
 class _Arm:
-    """One way into a term's photos: ``FROM source`` (which joins ``photos p``), its conditions, and the
-    confidence of each row."""
+    """One way into a term's photos: ``FROM source`` (which joins ``photos p``), its conditions, the confidence
+    of each row, and its photo's id and date taken, as the source's index has them where it has (a page in the
+    index's order is its first rows)."""
 
     source: str
     where: tuple[str, ...]
     conf: str
+    id: str = "p.id"
+    taken: str = "p.taken_at"
 
 
 @dataclass
@@ -293,20 +296,6 @@ class _Compiled:
     #: ``member`` as one lookup per photo, for a page whose photos are walked in order and checked until it
     #: is full (``Spelling.probe``); None where ``member`` is that already.
     probe: str | None = None
-    #: For a word: its photos tied at its highest probability, which a page reads in date order (``_TopTies``).
-    top_ties: _TopTies | None = None
-
-
-@dataclass(frozen=True)
-class _TopTies:
-    """A word's photos tied at its highest probability. Many photos are certain of the broad words (a quarter of
-    the "animal" photos at exactly 1.0), and ties are shown newest first: read in confidence order, every one of
-    them must be read and sorted by date before the first row (90,000 among a million). Read by walking the
-    photos newest first instead, looking the word up in each, a page takes (photos / tied) lookups per row."""
-
-    top: str  # SELECT of the highest probability (NULL when no photo has the word)
-    count_upto: str  # SELECT of how many photos have it, counted up to ``{cap}`` (``{top}``: its value)
-    member: str  # the photo ``p`` has it (``{top}``), one lookup per photo
 
 
 @dataclass
@@ -317,9 +306,6 @@ class _Plan:
     negative: list[_Compiled]
     driver: _Compiled | None  # what the query is driven from (None: the photos, newest first)
     binds: _Binds
-    #: For a page: the least size of a term, or of a word's tied top, that a walk in order passes sooner than
-    #: reading all of it (size**2 > page x photos); None for a query that reads every match.
-    cap: int | None = None
 
     @property
     def ranked_others(self) -> list[_Compiled]:
@@ -475,7 +461,7 @@ class Searcher:
         unranked = driver is not None and not any(t.ranked for t in positive)
         if cap is not None and unranked and (driver.estimate or driver.size is not None) and sized(driver) >= cap:
             driver = None
-        return _Plan(positive, negative, driver, b, cap)
+        return _Plan(positive, negative, driver, b)
 
     @staticmethod
     def _label(term: Term, b: _Binds, word_ids: dict[str, int]) -> _Compiled:
@@ -494,22 +480,14 @@ class Searcher:
                     f"photo_labels d {b.sp.join} photos p ON p.id = d.photo_id",
                     (f"d.word_id = {w}", f"d.p >= {t}"),
                     "d.p" if ranked else "1.0",
+                    "d.photo_id",
+                    "d.taken_at",
                 )
             ],
             ids=f"SELECT photo_id AS id FROM photo_labels WHERE word_id = {w} AND p >= {t}",
             estimate=f"SELECT count(*) FROM photo_labels WHERE word_id = {w} AND p >= {t}",
             estimate_upto=(
                 f"SELECT count(*) FROM (SELECT 1 FROM photo_labels WHERE word_id = {w} AND p >= {t} LIMIT {{cap}}) AS f"
-            ),
-            top_ties=(
-                _TopTies(
-                    f"SELECT max(p) FROM photo_labels WHERE word_id = {w} AND p >= {t}",
-                    f"SELECT count(*) FROM (SELECT 1 FROM photo_labels WHERE word_id = {w} AND p = {{top}} "
-                    "LIMIT {cap}) AS f",
-                    f"(SELECT l.p FROM photo_labels l WHERE l.photo_id = p.id AND l.word_id = {w}) = {{top}}",
-                )
-                if ranked
-                else None
             ),
             join=(
                 f"photo_labels {{a}} ON {{a}}.photo_id = p.id AND {{a}}.word_id = {w} AND {{a}}.p >= {t}"
@@ -531,7 +509,7 @@ class Searcher:
             ranked=True,
             arms=[
                 _Arm(f"({face_ids}) d {b.sp.join} photos p ON p.id = d.id", (), "1.0"),
-                *(_Arm(a.source, (*a.where, f"NOT {has_face}"), a.conf) for a in label.arms),
+                *(_Arm(a.source, (*a.where, f"NOT {has_face}"), a.conf, a.id, a.taken) for a in label.arms),
             ],
             ids=f"{face_ids} UNION {label.ids}",
             estimate=f"SELECT (SELECT count(*) FROM ({face_ids}) AS f) + ({label.estimate})",
@@ -712,26 +690,13 @@ class Searcher:
             others = [f"o{i}.p" for i in range(len(joined))] + [t.conf for t in plan.ranked_others if not t.join]
             conds = self._conditions(plan, sets=sets, page=limit is not None, joined=joined)
             order = f" ORDER BY score DESC, {sp.newest_first('taken_at')}, id"
-            top = None if limit is None or others else self._top_of_many(c, plan)
-            if top is not None:  # the word's photos tied at its top newest first, then the rest by confidence
-                assert plan.driver.top_ties is not None and limit is not None
-                arm, n, at = plan.driver.arms[0], plan.binds(offset + limit), plan.binds(top)
-                tied = _and([plan.driver.top_ties.member.format(top=at), *conds])
-                rest = _and([*arm.where, f"{arm.conf} < {at}", *conds])
-                sql = (
-                    f"SELECT id, score, taken_at FROM (SELECT p.id AS id, {at} AS score, p.taken_at AS taken_at "
-                    f"FROM photos p WHERE {tied} ORDER BY {sp.newest_first('p.taken_at')}, p.id LIMIT {n}) AS t "
-                    f"UNION ALL SELECT id, score, taken_at FROM (SELECT p.id AS id, {arm.conf} AS score, "
-                    f"p.taken_at AS taken_at FROM {arm.source} WHERE {rest}{order} LIMIT {n}) AS r{order}"
-                )
-                return sql + sp.limit(plan.binds(int(limit)), plan.binds(int(offset))), plan.binds.params
             # (PostgreSQL merges arms in order only when each is cut to the page: it would join every match first)
             each = None if limit is None or len(plan.driver.arms) < 2 or not sp.cuts_each_arm else offset + limit
             selects = []
             for arm in plan.driver.arms:
                 score = sp.least([arm.conf, *others]) if others else arm.conf
                 select_ = (
-                    f"SELECT p.id AS id, {score} AS score, p.taken_at AS taken_at "
+                    f"SELECT {arm.id} AS id, {score} AS score, {arm.taken} AS taken_at "
                     f"FROM {arm.source}{joins} WHERE {_and([*arm.where, *conds])}"
                 )
                 selects.append(select_ if each is None else f"({select_}{order} LIMIT {plan.binds(each)})")
@@ -739,21 +704,6 @@ class Searcher:
         if limit is not None or offset:
             sql += sp.limit(None if limit is None else plan.binds(int(limit)), plan.binds(int(offset)))
         return sql, plan.binds.params
-
-    @staticmethod
-    def _top_of_many(c: Any, plan: _Plan) -> float | None:
-        """The driving word's highest probability, when so many of its photos share it that a page of them is
-        found sooner by walking the photos by date (``_TopTies``): more than the square root of (page x photos),
-        as for a term that ranks nothing (``_plan``). None otherwise: the page walks the word in order."""
-        driver, b = plan.driver, plan.binds
-        if driver is None or driver.top_ties is None or len(driver.arms) != 1 or plan.cap is None:
-            return None
-        top = c.execute(text(driver.top_ties.top), b.params).scalar()
-        if top is None:
-            return None
-        counting = driver.top_ties.count_upto.format(top=":top", cap=":cap")
-        tied = int(c.execute(text(counting), {**b.params, "top": top, "cap": plan.cap}).scalar() or 0)
-        return float(top) if tied >= plan.cap else None
 
     def _count(self, c: Any, parsed: ParsedQuery) -> int:
         plan = self._plan(c, parsed, sets=True)

@@ -161,10 +161,13 @@ CATALOGUE_MAKES = ("Canon", "CANON", "NIKON CORPORATION", "Apple", None)
 CATALOGUE_DIRS = ("/photos/2019/summer holiday", "/photos/misc", "/photos/100%_done", "/other")
 
 
-def make_catalogue(lib: Library, n: int, seed: int = 0, threshold: float = 0.5, places: bool = True) -> Catalogue:
+def make_catalogue(
+    lib: Library, n: int, seed: int = 0, threshold: float = 0.5, places: bool = True, dated_labels: bool = True
+) -> Catalogue:
     """``n`` photos with labels, bird scores, user labels, some not indexed, some without a date or a camera,
     some sharing a date or a picture (content hash), written as rows the way the indexer would leave them.
-    ``places``: a third of them with a place (a catalogue from before places has no word kinds)."""
+    ``places``: a third of them with a place (a catalogue from before places has no word kinds);
+    ``dated_labels``: the labels carry their photo's date (a catalogue from before migration 0009 has none)."""
     rng = random.Random(seed)
     start = dt.datetime(2018, 1, 1)
     with lib.session() as s:
@@ -237,7 +240,11 @@ def make_catalogue(lib: Library, n: int, seed: int = 0, threshold: float = 0.5, 
         s.execute(Photo.__table__.insert(), photos)
         s.execute(
             PhotoLabel.__table__.insert(),
-            [{"photo_id": pid, "word_id": ALL_WORDS.index(w) + 1, "p": p} for (pid, w), p in labels.items()],
+            [
+                {"photo_id": pid, "word_id": ALL_WORDS.index(w) + 1, "p": p}
+                | ({"taken_at": photos[pid - 1]["taken_at"]} if dated_labels else {})
+                for (pid, w), p in labels.items()
+            ],
         )
         s.execute(
             BirdScore.__table__.insert(),

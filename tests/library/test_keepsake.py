@@ -299,7 +299,7 @@ def test_in_a_big_catalogue_the_read_that_meets_the_damage_says_so(
     lib = Library(tmp_path / "library")
     make_catalogue(lib, 600)
     lib.close()
-    damage_tables(lib.root, "photo_labels", "ix_photo_labels_word_p_photo")  # the words, and their index
+    damage_tables(lib.root, "photo_labels", "ix_photo_labels_word_p_taken")  # the words, and their index
     monkeypatch.setattr("photobird.library.db.sqlite.CHECK_WHOLE_BYTES", 0)
     lib = Library(lib.root)
     assert catalogue.user_labels(lib)  # the tables that are sound are read

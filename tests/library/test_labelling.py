@@ -121,3 +121,36 @@ def test_new_networks_reindex_an_existing_library_and_keep_its_labels(
         assert s.scalar(select(func.count()).select_from(Embedding)) == len(ids)
         assert set(s.scalars(select(Photo.embedder_id))) != {old.id}
     assert catalogue.user_labels(library) and all(catalogue.labels_of(library, pid) for pid in ids)
+
+
+def test_a_photos_labels_carry_its_date_however_they_are_written(
+    tmp_path: Path, library: Library, models: Models
+) -> None:
+    """Search reads a word's photos tied at one probability newest first from the word's index, which holds a
+    copy of each photo's date taken: indexing, a duplicate copy and relabelling each write it."""
+
+    def out_of_step_and_dated() -> tuple[int, int]:
+        with library.session() as s:
+            labels = select(func.count()).select_from(PhotoLabel).join(Photo, Photo.id == PhotoLabel.photo_id)
+            return (
+                int(s.scalar(labels.where(PhotoLabel.taken_at.is_distinct_from(Photo.taken_at))) or 0),
+                int(s.scalar(labels.where(PhotoLabel.taken_at.is_not(None))) or 0),
+            )
+
+    photos = tmp_path / "photos"
+    copy_real(photos, 1, 2)
+    shutil.copy2(config.shared_data_dir() / "exif-samples" / GPS_PHOTO, photos / "dated.jpg")
+    scan.add_folder(library, photos)
+    index(library, models)
+    out_of_step, dated = out_of_step_and_dated()
+    assert out_of_step == 0 and dated > 0  # (the GPS photo's words and places, with its EXIF date)
+
+    (photos / "copies").mkdir()
+    shutil.copy2(photos / "dated.jpg", photos / "copies" / "dated.jpg")
+    assert index(library, models).relinked == 1
+    assert out_of_step_and_dated() == (0, 2 * dated)
+
+    with library.session() as s:
+        n = s.execute(update(Photo).values(labels_key="an older labeller")).rowcount
+    assert index(library, models).relabelled == n == 5
+    assert out_of_step_and_dated() == (0, 2 * dated)
