@@ -293,9 +293,9 @@ def real_labels(models: Models) -> list[tuple[dict[str, float], float]]:
 
 def _jittered(p: float, shift: float) -> float:
     """A source photo's probability, varied by ``shift`` in log-odds: a value in (0, 1) as a network gives, each
-    photo its own (scaling and clipping tied thousands of "animal" photos at their source's value, a cost no real
-    library has, since ties are sorted by date). A value of exactly 1.0 stays: the label heads give it for the
-    broad words (a quarter of "animal"), and those ties are real."""
+    photo its own (scaling and clipping tied thousands of "animal" photos at their source's value, which no real
+    library does). A value of exactly 1.0 stays: the label heads give it for the broad words (a quarter of
+    "animal"), and those ties are real."""
     if not 0.0 < p < 1.0:
         return float(p)
     return float(1.0 / (1.0 + math.exp(-(math.log(p / (1.0 - p)) + shift))))

@@ -19,10 +19,10 @@ What belongs to what:
 
 The indexes are shaped for search (``photobird.library.search``): each ranked way into the photos can be walked
 in the order results are shown and stopped after a page (photos by date taken, newest first; a word's photos by
-probability, then date taken; a model's bird scores by score). Besides these tables, migration 0002 adds ``photo_names``
-(``NAMES_TABLE``), an SQLite FTS5 trigram index over ``photos.name`` and ``photos.dir`` kept in step by
-triggers, so a search for part of a file or folder name does not read every row; on PostgreSQL, GIN trigram
-indexes on the two columns (``NAME_TRIGRAM_INDEXES``, pg_trgm) do the same.
+probability, then date taken; a model's bird scores by score). Besides these tables, migration 0002 adds
+``photo_names`` (``NAMES_TABLE``), an SQLite FTS5 trigram index over ``photos.name`` and ``photos.dir`` kept in
+step by triggers, so a search for part of a file or folder name does not read every row; on PostgreSQL, GIN
+trigram indexes on the two columns (``NAME_TRIGRAM_INDEXES``, pg_trgm) do the same.
 """
 
 from __future__ import annotations
